@@ -1,0 +1,83 @@
+// Helpers shared by the pybind11 glue: array checks, zero-copy views, progress callbacks.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "core/parallel.hpp"
+#include "core/types.hpp"
+#include "hnsw/hnsw_index.hpp"
+
+namespace bitgraph::bindings {
+
+namespace py = pybind11;
+
+template <class T>
+using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw ValueError(message);
+}
+
+// A (rows, cols) C-contiguous matrix with the expected number of columns.
+template <class T>
+CArray<T> as_matrix(const py::handle& obj, size_t cols, const char* what) {
+  CArray<T> a = CArray<T>::ensure(obj);
+  require(a && a.ndim() == 2 && size_t(a.shape(1)) == cols,
+          std::string(what) + " must be a 2-d array with " + std::to_string(cols) + " columns");
+  return a;
+}
+
+template <class T>
+CArray<T> as_vector(const py::handle& obj, const char* what) {
+  CArray<T> a = CArray<T>::ensure(obj);
+  require(a && a.ndim() == 1, std::string(what) + " must be a 1-d array");
+  return a;
+}
+
+// A numpy view of `count` elements at `data` that keeps `owner` alive (no copy).
+template <class T>
+py::array view(const T* data, std::vector<py::ssize_t> shape, const py::object& owner) {
+  static T empty{};
+  py::array out(py::dtype::of<T>(), shape, data ? data : &empty, owner);
+  out.attr("setflags")(py::arg("write") = false);
+  return out;
+}
+
+// Wraps an optional Python callable(done) -> bool into a ProgressFn that also lets Ctrl-C
+// through: it runs on the calling thread with the GIL re-acquired only for the call.
+inline ProgressFn progress_fn(const py::object& callback) {
+  return [callback](size_t done) -> bool {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (callback.is_none()) return true;
+    py::object r = callback(done);
+    return r.is_none() || r.cast<bool>();
+  };
+}
+
+// The optional bitset of allowed slots (uint64 words).
+struct FilterArg {
+  CArray<uint64_t> words;
+  SlotFilter filter;
+  const SlotFilter* get() const { return filter.bits ? &filter : nullptr; }
+};
+
+inline FilterArg filter_arg(const py::object& allowed) {
+  FilterArg f;
+  if (allowed.is_none()) return f;
+  f.words = as_vector<uint64_t>(allowed, "allowed");
+  f.filter.bits = f.words.data();
+  f.filter.words = size_t(f.words.shape(0));
+  static const uint64_t kNone = 0;
+  if (!f.filter.bits) f.filter.bits = &kNone;  // empty bitset: nothing allowed
+  return f;
+}
+
+void bind_hnsw(py::module_& m);
+void bind_flat(py::module_& m);
+void bind_kernels(py::module_& m);
+
+}  // namespace bitgraph::bindings

@@ -1,0 +1,64 @@
+// Module-level kernel functions (tests compare them across backends and SIMD levels).
+#include "bindings/common.hpp"
+#include "simd/kernels.hpp"
+#include "storage/vector_store.hpp"
+
+namespace bitgraph::bindings {
+
+void bind_kernels(py::module_& m) {
+  m.def("simd_level", [] { return std::string(active_kernels().level); },
+        "The instruction set the kernels run with.");
+  m.def("simd_level_supported", [](const std::string& level) {
+    return simd_level_supported(level.c_str());
+  });
+  m.def(
+      "encode_rows",
+      [](const py::object& vectors, const std::string& storage) {
+        StorageKind kind = parse_storage(storage);
+        auto v = CArray<float>::ensure(vectors);
+        require(v && v.ndim() == 2, "vectors must be a 2-d float32 array");
+        size_t n = v.shape(0), dim = v.shape(1), rb = row_bytes_for(kind, dim);
+        py::array_t<uint8_t> out({py::ssize_t(n), py::ssize_t(rb)});
+        {
+          py::gil_scoped_release nogil;
+          encode_rows(kind, dim, v.data(), n, out.mutable_data());
+        }
+        return out;
+      },
+      py::arg("vectors"), py::arg("storage"));
+  m.def(
+      "decode_rows",
+      [](const py::object& rows, size_t dim, const std::string& storage) {
+        StorageKind kind = parse_storage(storage);
+        auto r = as_matrix<uint8_t>(rows, row_bytes_for(kind, dim), "rows");
+        size_t n = r.shape(0);
+        py::array_t<float> out({py::ssize_t(n), py::ssize_t(dim)});
+        decode_rows(kind, dim, r.data(), n, out.mutable_data());
+        return out;
+      },
+      py::arg("rows"), py::arg("dim"), py::arg("storage"));
+  m.def(
+      "distances",
+      [](const py::object& query, const py::object& rows, size_t dim, const std::string& metric,
+         const std::string& storage, const std::string& level) {
+        StorageKind kind = parse_storage(storage);
+        Metric met = parse_metric(metric);
+        auto q = as_vector<float>(query, "query");
+        require(size_t(q.shape(0)) == dim, "query must have dim values");
+        size_t rb = row_bytes_for(kind, dim);
+        auto r = as_matrix<uint8_t>(rows, rb, "rows");
+        size_t n = r.shape(0);
+        const KernelTable& table = level.empty() ? active_kernels() : kernels_for_level(level.c_str());
+        const DistanceKernels& k = table.kernels[int(kind)][int(met)];
+        py::array_t<float> out{py::ssize_t(n)};
+        {
+          py::gil_scoped_release nogil;
+          k.range(q.data(), r.data(), rb, dim, n, out.mutable_data());
+        }
+        return out;
+      },
+      py::arg("query"), py::arg("rows"), py::arg("dim"), py::arg("metric"), py::arg("storage"),
+      py::arg("level") = "");
+}
+
+}  // namespace bitgraph::bindings

@@ -1,0 +1,48 @@
+// Exact brute-force index over the same vector store as the graph: the test oracle, and the
+// exact path for small or very selectively filtered searches.
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+
+#include "core/buffer.hpp"
+#include "core/label_map.hpp"
+#include "core/parallel.hpp"
+#include "hnsw/hnsw_index.hpp"
+#include "storage/vector_store.hpp"
+
+namespace bitgraph {
+
+class FlatIndex {
+ public:
+  FlatIndex(size_t dim, Metric metric, StorageKind storage) : store_(dim, metric, storage) {}
+
+  size_t add(const float* vectors, const int64_t* labels, size_t n);
+  void search(const float* queries, size_t nq, size_t k, size_t threads, const SlotFilter* filter,
+              int64_t* out_labels, float* out_dists) const;
+  void remove(const int64_t* labels, size_t n);
+  void slots_of(const int64_t* labels, size_t n, int64_t* out) const;
+
+  size_t size() const { return n_slots_ - n_deleted_; }
+  size_t n_slots() const { return n_slots_; }
+  size_t nbytes() const {
+    return store_.nbytes() + labels_.owned_bytes() + deleted_.owned_bytes() + label_map_.nbytes();
+  }
+  const VectorStore& store() const { return store_; }
+  const Buffer<int64_t>& labels() const { return labels_; }
+  const Buffer<uint8_t>& deleted() const { return deleted_; }
+  void borrow_state(const uint8_t* rows, const int64_t* labels, const uint8_t* deleted,
+                    size_t n_slots);
+
+ private:
+  VectorStore store_;
+  Buffer<int64_t> labels_;
+  Buffer<uint8_t> deleted_;
+  LabelMap label_map_;
+  size_t n_slots_ = 0;
+  size_t n_deleted_ = 0;
+  mutable std::shared_mutex buffers_mu_;
+  std::mutex write_mu_;
+};
+
+}  // namespace bitgraph

@@ -1,0 +1,247 @@
+// HNSW construction: slot assignment, parallel insertion, neighbour selection, back-links.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "hnsw/hnsw_index.hpp"
+#include "hnsw/scratch.hpp"
+
+namespace bitgraph {
+
+namespace {
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+HnswIndex::HnswIndex(const HnswParams& params)
+    : params_(params),
+      store_(params.dim, params.metric, params.storage),
+      graph_(params.M),
+      rng_state_(params.seed),
+      level_mult_(1.0 / std::log(double(params.M))),
+      stripes_(new std::mutex[kStripes]) {
+  if (params.dim < 1) throw ValueError("dim must be >= 1");
+  if (params.M < 2) throw ValueError("M must be >= 2");
+  if (params.ef_construction < 1) throw ValueError("ef_construction must be >= 1");
+}
+
+void HnswIndex::make_owned() {
+  store_.make_owned();
+  graph_.make_owned();
+  labels_.make_owned();
+  deleted_.make_owned();
+}
+
+size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, size_t threads,
+                      const ProgressFn& progress) {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  if (n == 0) return 0;
+  const size_t first = n_slots_;
+  if (first + n >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+
+  std::vector<int32_t> levels(n);
+  for (size_t i = 0; i < n; ++i) {
+    double u = double((splitmix64(rng_state_) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    levels[i] = int32_t(-std::log(u) * level_mult_);
+  }
+  std::vector<int64_t> replaced(n, -1);
+  {
+    std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+    make_owned();
+    store_.resize(first + n);
+    graph_.append(levels.data(), n);
+    labels_.resize(first + n);
+    deleted_.resize(first + n);
+    label_map_.reserve(first + n);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t old = label_map_.find(labels[i]);
+      if (old != LabelMap::kMissing && !deleted_[old]) {
+        deleted_[old] = 1;  // a re-added label: the old slot becomes a tombstone
+        ++n_deleted_;
+        replaced[i] = old;
+      }
+      label_map_.set(labels[i], uint32_t(first + i));
+      labels_[first + i] = labels[i];
+      deleted_[first + i] = 0;
+    }
+    n_slots_ = first + n;
+  }
+
+  std::vector<Scratch> scratch(std::max<size_t>(threads, 1));
+  for (auto& s : scratch) s.visited = visited_pool_.acquire(n_slots_);
+  std::vector<uint8_t> finished(n, 0);
+  auto release_scratch = [&] {
+    for (auto& s : scratch) visited_pool_.release(std::move(s.visited));
+  };
+  try {
+    parallel_for(
+        n, threads, 1,
+        [&](size_t i, size_t tid) {
+          uint32_t slot = uint32_t(first + i);
+          store_.set(slot, vectors + i * params_.dim);
+          insert(slot, scratch[tid]);
+          finished[i] = 1;
+        },
+        progress);
+  } catch (...) {
+    // Items never started are unreachable: tombstone them and restore what they replaced, so
+    // an interrupted add leaves exactly the finished items added.
+    for (size_t i = 0; i < n; ++i) {
+      if (finished[i]) continue;
+      deleted_[first + i] = 1;
+      ++n_deleted_;
+      if (replaced[i] >= 0) {
+        deleted_[replaced[i]] = 0;
+        --n_deleted_;
+        label_map_.set(labels[i], uint32_t(replaced[i]));
+      }
+    }
+    release_scratch();
+    throw;
+  }
+  release_scratch();
+  return n;
+}
+
+void HnswIndex::insert(uint32_t slot, Scratch& s) {
+  const int level = graph_.level(slot);
+  std::unique_lock<std::mutex> top(entry_mu_);
+  if (level <= max_level_.load()) top.unlock();
+  const int64_t ep = entry_point_.load();
+  if (ep < 0) {
+    entry_point_ = slot;
+    max_level_ = level;
+    return;
+  }
+  const int ep_level = graph_.level(uint32_t(ep));
+  const float* q = store_.as_query(slot, s.query_buf);
+  uint32_t cur = greedy_descend(q, uint32_t(ep), ep_level, level);
+
+  for (int lc = std::min(level, ep_level); lc >= 0; --lc) {
+    search_layer(q, cur, params_.ef_construction, lc, s);
+    s.candidates.clear();
+    for (size_t i = 0; i < s.pool.size(); ++i)
+      s.candidates.push_back({s.pool.dist_at(i), s.pool.id_at(i)});
+    cur = s.candidates.front().id;
+    select_neighbors(s.candidates, params_.M, s);
+    {
+      std::lock_guard<std::mutex> g(stripe(slot));
+      int32_t* own = graph_.links(slot, lc);
+      for (size_t j = 0; j < s.candidates.size(); ++j) own[1 + j] = int32_t(s.candidates[j].id);
+      own[0] = int32_t(s.candidates.size());
+    }
+    for (const Scored& c : s.candidates) link_back(c.id, slot, c.dist, lc, s);
+  }
+  if (level > ep_level) {
+    entry_point_ = slot;
+    max_level_ = level;
+  }
+}
+
+uint32_t HnswIndex::greedy_descend(const float* q, uint32_t start, int from_level,
+                                   int to_level) const {
+  uint32_t cur = start;
+  float cur_dist = store_.distance(q, cur);
+  std::vector<uint32_t> ids(graph_.M());
+  std::vector<float> dists(graph_.M());
+  for (int lc = from_level; lc > to_level; --lc) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const int32_t* ll = graph_.links(cur, lc);
+      size_t cnt = std::min<size_t>(size_t(ll[0]), graph_.M());
+      for (size_t j = 0; j < cnt; ++j) ids[j] = uint32_t(ll[1 + j]);
+      store_.distances(q, ids.data(), cnt, dists.data());
+      for (size_t j = 0; j < cnt; ++j) {
+        if (dists[j] < cur_dist) {
+          cur_dist = dists[j];
+          cur = ids[j];
+          changed = true;
+        }
+      }
+    }
+  }
+  return cur;
+}
+
+void HnswIndex::search_layer(const float* q, uint32_t entry, size_t ef, int level,
+                             Scratch& s) const {
+  VisitedSet& visited = *s.visited;
+  visited.prepare(n_slots_);
+  s.pool.reset(ef);
+  const size_t max_links = graph_.max_links(level);
+  if (s.ids.size() < max_links) {
+    s.ids.resize(max_links);
+    s.dists.resize(max_links);
+  }
+  visited.test_and_set(entry);
+  s.pool.insert(entry, store_.distance(q, entry));
+  while (s.pool.has_next()) {
+    uint32_t u = s.pool.pop();
+    uint32_t next;
+    if (s.pool.peek(&next)) __builtin_prefetch(graph_.links(next, level), 0, 3);
+    const int32_t* ll = graph_.links(u, level);
+    size_t cnt = std::min<size_t>(size_t(ll[0]), max_links);
+    size_t m = 0;
+    for (size_t j = 0; j < cnt; ++j) {
+      uint32_t v = uint32_t(ll[1 + j]);
+      if (!visited.test_and_set(v)) s.ids[m++] = v;
+    }
+    if (m == 0) continue;
+    store_.distances(q, s.ids.data(), m, s.dists.data());
+    for (size_t j = 0; j < m; ++j) s.pool.insert(s.ids[j], s.dists[j]);
+  }
+}
+
+void HnswIndex::select_neighbors(std::vector<Scored>& candidates, size_t m, Scratch& s) const {
+  // hnswlib's heuristic: keep a candidate only if it is closer to the base than to every
+  // neighbour kept so far, which spreads links over directions and keeps the graph navigable.
+  if (candidates.size() <= m) return;
+  s.selected.clear();
+  for (const Scored& c : candidates) {
+    if (s.selected.size() >= m) break;
+    const float* cv = store_.as_query(c.id, s.cand_buf);
+    bool keep = true;
+    for (const Scored& r : s.selected) {
+      if (store_.distance(cv, r.id) < c.dist) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) s.selected.push_back(c);
+  }
+  candidates.swap(s.selected);
+}
+
+void HnswIndex::link_back(uint32_t owner, uint32_t node, float dist, int level, Scratch& s) {
+  std::lock_guard<std::mutex> g(stripe(owner));
+  int32_t* ll = graph_.links(owner, level);
+  const size_t cap = graph_.max_links(level);
+  size_t cnt = size_t(ll[0]);
+  for (size_t j = 0; j < cnt; ++j)
+    if (uint32_t(ll[1 + j]) == node) return;
+  if (cnt < cap) {
+    ll[1 + cnt] = int32_t(node);  // id first, then the count that publishes it
+    ll[0] = int32_t(cnt + 1);
+    return;
+  }
+  // Full: re-select among the old neighbours plus the new node, seen from the owner.
+  const float* ov = store_.as_query(owner, s.owner_buf);
+  s.relink.clear();
+  s.relink.push_back({dist, node});
+  for (size_t j = 0; j < cnt; ++j) s.ids[j] = uint32_t(ll[1 + j]);
+  store_.distances(ov, s.ids.data(), cnt, s.dists.data());
+  for (size_t j = 0; j < cnt; ++j) s.relink.push_back({s.dists[j], s.ids[j]});
+  std::sort(s.relink.begin(), s.relink.end(), closer);
+  select_neighbors(s.relink, cap, s);
+  for (size_t j = 0; j < s.relink.size(); ++j) ll[1 + j] = int32_t(s.relink[j].id);
+  ll[0] = int32_t(s.relink.size());
+}
+
+}  // namespace bitgraph

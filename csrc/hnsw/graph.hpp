@@ -1,0 +1,85 @@
+// Adjacency of the HNSW graph, kept apart from the vectors so it works over any storage.
+// Level 0: one fixed row of (1 + M0) int32 per slot (count, then neighbours). Upper levels: one
+// arena, in slot order, holding `level` blocks of (1 + M) int32 for each slot that has them.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/buffer.hpp"
+
+namespace bitgraph {
+
+class Graph {
+ public:
+  explicit Graph(size_t M) : M_(M), M0_(2 * M) {}
+
+  size_t M() const { return M_; }
+  size_t M0() const { return M0_; }
+  size_t max_links(int level) const { return level == 0 ? M0_ : M_; }
+  size_t size() const { return levels_.size(); }
+
+  // Links of `slot` at `level`: element 0 is the count, then the neighbour slots.
+  int32_t* links(uint32_t slot, int level) {
+    if (level == 0) return links0_.data() + size_t(slot) * (1 + M0_);
+    return upper_.data() + upper_offset_[slot] + size_t(level - 1) * (1 + M_);
+  }
+  const int32_t* links(uint32_t slot, int level) const {
+    return const_cast<Graph*>(this)->links(slot, level);
+  }
+  int level(uint32_t slot) const { return levels_[slot]; }
+
+  // Appends `count` slots with the given top levels (links empty). Moves memory: callers hold
+  // the exclusive lock.
+  void append(const int32_t* levels, size_t count) {
+    size_t first = size();
+    size_t extra = 0;
+    for (size_t i = 0; i < count; ++i) extra += size_t(levels[i]) * (1 + M_);
+    levels_.resize(first + count);
+    upper_offset_.resize(first + count);
+    links0_.resize((first + count) * (1 + M0_));
+    size_t at = upper_.size();
+    upper_.resize(at + extra);
+    for (size_t i = 0; i < count; ++i) {
+      levels_[first + i] = levels[i];
+      upper_offset_[first + i] = uint32_t(at);
+      at += size_t(levels[i]) * (1 + M_);
+    }
+  }
+
+  // Adopts arrays from a file (possibly memory-mapped, never written).
+  void borrow(const int32_t* links0, const int32_t* levels, const int32_t* upper,
+              size_t n_slots, size_t upper_len) {
+    links0_.borrow(links0, n_slots * (1 + M0_));
+    levels_.borrow(levels, n_slots);
+    upper_.borrow(upper, upper_len);
+    upper_offset_.resize(0);
+    upper_offset_.resize(n_slots);
+    size_t at = 0;
+    for (size_t i = 0; i < n_slots; ++i) {
+      upper_offset_[i] = uint32_t(at);
+      at += size_t(levels[i]) * (1 + M_);
+    }
+  }
+  void make_owned() {
+    links0_.make_owned();
+    levels_.make_owned();
+    upper_.make_owned();
+  }
+
+  const Buffer<int32_t>& links0() const { return links0_; }
+  const Buffer<int32_t>& levels() const { return levels_; }
+  const Buffer<int32_t>& upper() const { return upper_; }
+  size_t nbytes() const {
+    return links0_.owned_bytes() + levels_.owned_bytes() + upper_.owned_bytes() +
+           upper_offset_.owned_bytes();
+  }
+
+ private:
+  size_t M_, M0_;
+  Buffer<int32_t> links0_;
+  Buffer<int32_t> levels_;
+  Buffer<int32_t> upper_;
+  Buffer<uint32_t> upper_offset_;
+};
+
+}  // namespace bitgraph

@@ -1,0 +1,46 @@
+// Distance kernels over encoded storage rows. One table per instruction set; dispatch.cpp picks
+// the best table the CPU supports once, at first use.
+//
+// Every kernel takes a float32 query and encoded rows (docs/backend-contract.md) and writes
+// distances where smaller is closer: l2 -> squared euclidean, ip -> -dot.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/types.hpp"
+
+namespace bitgraph {
+
+// Distance from `query` to one encoded row.
+using DistOneFn = float (*)(const float* query, const uint8_t* row, size_t dim);
+// Distances from `query` to rows[ids[i]] for i < n (gathered rows, prefetched ahead).
+using DistGatherFn = void (*)(const float* query, const uint8_t* rows, size_t row_bytes,
+                              size_t dim, const uint32_t* ids, size_t n, float* out);
+// Distances from `query` to the n contiguous rows starting at `rows`.
+using DistRangeFn = void (*)(const float* query, const uint8_t* rows, size_t row_bytes,
+                             size_t dim, size_t n, float* out);
+
+struct DistanceKernels {
+  DistOneFn one;
+  DistGatherFn gather;
+  DistRangeFn range;
+};
+
+// All kernels of one instruction set: [storage][metric].
+struct KernelTable {
+  const char* level;  // "avx512" | "avx2" | "generic"
+  DistanceKernels kernels[3][2];
+};
+
+namespace simd_generic { const KernelTable& table(); }
+namespace simd_avx2 { const KernelTable& table(); }
+namespace simd_avx512 { const KernelTable& table(); }
+
+// The table in use: the best one the CPU supports, or the level forced by BITGRAPH_SIMD.
+const KernelTable& active_kernels();
+const DistanceKernels& kernels_for(StorageKind storage, Metric metric);
+// Tables this build and CPU can run, best first (for tests that compare levels).
+bool simd_level_supported(const char* level);
+const KernelTable& kernels_for_level(const char* level);
+
+}  // namespace bitgraph

@@ -1,0 +1,94 @@
+#include "storage/vector_store.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/half.hpp"
+
+namespace bitgraph {
+
+namespace {
+
+void encode_int8_row(size_t dim, const float* x, uint8_t* out) {
+  float amax = 0.0f;
+  for (size_t i = 0; i < dim; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+  float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+  int8_t* codes = reinterpret_cast<int8_t*>(out);
+  float sqnorm = 0.0f;
+  for (size_t i = 0; i < dim; ++i) {
+    float c = std::nearbyint(x[i] / scale);  // round half to even, like numpy.rint
+    c = std::fmin(127.0f, std::fmax(-127.0f, c));
+    codes[i] = int8_t(c);
+    float v = c * scale;
+    sqnorm += v * v;
+  }
+  std::memcpy(out + dim, &scale, 4);
+  std::memcpy(out + dim + 4, &sqnorm, 4);
+}
+
+}  // namespace
+
+void encode_rows(StorageKind kind, size_t dim, const float* vectors, size_t n, uint8_t* out) {
+  const size_t rb = row_bytes_for(kind, dim);
+  for (size_t r = 0; r < n; ++r) {
+    const float* x = vectors + r * dim;
+    uint8_t* o = out + r * rb;
+    switch (kind) {
+      case StorageKind::kFloat32:
+        std::memcpy(o, x, 4 * dim);
+        break;
+      case StorageKind::kFloat16:
+        for (size_t i = 0; i < dim; ++i) {
+          uint16_t h = float_to_half(x[i]);
+          std::memcpy(o + 2 * i, &h, 2);
+        }
+        break;
+      case StorageKind::kInt8:
+        encode_int8_row(dim, x, o);
+        break;
+    }
+  }
+}
+
+void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, float* out) {
+  const size_t rb = row_bytes_for(kind, dim);
+  for (size_t r = 0; r < n; ++r) {
+    const uint8_t* row = rows + r * rb;
+    float* o = out + r * dim;
+    switch (kind) {
+      case StorageKind::kFloat32:
+        std::memcpy(o, row, 4 * dim);
+        break;
+      case StorageKind::kFloat16:
+        for (size_t i = 0; i < dim; ++i) {
+          uint16_t h;
+          std::memcpy(&h, row + 2 * i, 2);
+          o[i] = half_to_float(h);
+        }
+        break;
+      case StorageKind::kInt8: {
+        float scale;
+        std::memcpy(&scale, row + dim, 4);
+        const int8_t* c = reinterpret_cast<const int8_t*>(row);
+        for (size_t i = 0; i < dim; ++i) o[i] = float(c[i]) * scale;
+        break;
+      }
+    }
+  }
+}
+
+VectorStore::VectorStore(size_t dim, Metric metric, StorageKind kind)
+    : dim_(dim),
+      row_bytes_(row_bytes_for(kind, dim)),
+      metric_(metric),
+      kind_(kind),
+      kernels_(kernels_for(kind, metric)) {}
+
+const float* VectorStore::as_query(size_t slot, std::vector<float>& scratch) const {
+  if (kind_ == StorageKind::kFloat32) return reinterpret_cast<const float*>(row(slot));
+  scratch.resize(dim_);
+  decode_rows(kind_, dim_, row(slot), 1, scratch.data());
+  return scratch.data();
+}
+
+}  // namespace bitgraph

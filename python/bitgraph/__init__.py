@@ -1,0 +1,63 @@
+"""bitgraph: fast approximate nearest-neighbour search.
+
+>>> import bitgraph as bg
+>>> index = bg.HNSWIndex(dim=128, metric="l2")
+>>> ids = index.add(vectors)
+>>> ids, distances = index.search(queries, k=10)
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import _backend
+from .errors import (
+    BackendUnavailableError,
+    BitgraphError,
+    BitgraphTypeError,
+    BitgraphValueError,
+    Cancelled,
+    IndexFileError,
+    UnknownIdError,
+)
+from .flat import FlatIndex
+from .hnsw import HNSWIndex
+from .loading import load, loads
+from .result import SearchResult
+
+
+def backend_info() -> dict[str, object]:
+    """Which backend runs, with which SIMD level, whether CUDA is usable, and the threads.
+
+    Returns a dict with keys ``backend`` ("native" | "numba"), ``simd`` ("avx512" | "avx2" |
+    "generic" | "numba"), ``cuda`` (bool), ``threads`` (default worker threads), ``version``
+    and ``available`` (backends that load here).
+    """
+    from ._validation import default_threads
+
+    return {
+        "backend": _backend.BACKEND_NAME,
+        "simd": _backend.simd_level(_backend.backend),
+        "cuda": False,
+        "threads": default_threads(None),
+        "version": __version__,
+        "available": _backend.available_backends(),
+    }
+
+
+__all__ = [
+    "HNSWIndex",
+    "FlatIndex",
+    "SearchResult",
+    "load",
+    "loads",
+    "backend_info",
+    "BitgraphError",
+    "BitgraphValueError",
+    "BitgraphTypeError",
+    "UnknownIdError",
+    "IndexFileError",
+    "BackendUnavailableError",
+    "Cancelled",
+    "__version__",
+]

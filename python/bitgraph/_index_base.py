@@ -1,0 +1,286 @@
+"""What HNSWIndex and FlatIndex share: ids, validation, search results, persistence, pickling.
+
+Subclasses say how to make their core (``_new_core`` / ``_core_from_state``) and which extra
+parameters they save (``_params``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _backend, persistence
+from ._validation import (
+    METRICS,
+    STORAGES,
+    as_ids,
+    as_matrix,
+    check_choice,
+    check_int,
+    default_threads,
+    normalized,
+)
+from .errors import BitgraphValueError, IndexFileError, UnknownIdError
+from .result import SearchResult
+
+_PROGRESS_MIN_ITEMS = 1  # a bar is shown whenever progress=True
+
+
+class _VectorIndex(ABC):
+    """Common base of the float-vector indexes (not public)."""
+
+    _kind = ""
+
+    def __init__(self, dim: int, *, metric: str, storage: str, backend: str | None) -> None:
+        self._dim = int(check_int("dim", dim, 1))  # type: ignore[arg-type]
+        self._metric = check_choice("metric", metric, METRICS)
+        self._storage = check_choice("storage", storage, STORAGES)
+        self._backend: ModuleType = _backend.get_backend(backend)
+        self._backend_name = backend or _backend.BACKEND_NAME
+        self._core_metric = "l2" if metric == "l2" else "ip"
+        self._next_id = 0
+        # add/remove/save are serialised here; search takes no Python lock (the cores are safe
+        # to search while one writer runs).
+        self._write_lock = threading.RLock()
+        self._core = self._new_core()
+
+    # --- subclass hooks --------------------------------------------------------------------
+    @abstractmethod
+    def _new_core(self) -> Any:
+        """A fresh, empty core of this index kind on the chosen backend."""
+
+    @abstractmethod
+    def _core_from_state(self, state: dict[str, Any]) -> Any:
+        """A core adopting saved arrays (possibly read-only memory maps)."""
+
+    def _params(self) -> dict[str, Any]:
+        return {}
+
+    def _default_ef(self, k: int) -> int:
+        return k
+
+    # --- properties --------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Number of values per vector."""
+        return self._dim
+
+    @property
+    def metric(self) -> str:
+        """"l2", "ip" or "cosine"."""
+        return self._metric
+
+    @property
+    def storage(self) -> str:
+        """How vectors are stored: "float32", "float16" or "int8"."""
+        return self._storage
+
+    @property
+    def backend(self) -> str:
+        """The backend this index runs on ("native" or "numba")."""
+        return self._backend_name
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of memory the index holds (vectors, graph, ids; memory-mapped data excluded)."""
+        return int(self._core.nbytes)
+
+    def __len__(self) -> int:
+        return int(self._core.size)
+
+    def __contains__(self, item: Any) -> bool:
+        try:
+            ids = as_ids(item, None)
+        except (TypeError, ValueError):
+            return False
+        return bool(self._core.contains(ids).all())
+
+    # --- prepare -----------------------------------------------------------------------------
+    def _prepare(self, x: Any, what: str) -> np.ndarray:
+        arr = as_matrix(x, self._dim, what)
+        return normalized(arr, what) if self._metric == "cosine" else arr
+
+    # --- add -----------------------------------------------------------------------------------
+    def add(self, vectors: Any, ids: Any = None, *, threads: int | None = None,
+            progress: bool = False) -> np.ndarray:
+        """Adds vectors, returning their ids.
+
+        Args:
+            vectors: ``(n, dim)`` array-like of real numbers (converted to float32 once; for
+                cosine, L2-normalised once here).
+            ids: ``n`` unique non-negative integers, or None to number the vectors after the
+                largest id used so far. An id already in the index is replaced (its old vector
+                is never returned again).
+            threads: worker threads (default: all cores).
+            progress: show a tqdm progress bar.
+
+        Returns:
+            The int64 ids of the added vectors.
+
+        Ctrl-C (or a cancelled progress bar) stops a long add: the items inserted so far stay
+        in the index, the rest are not added, and KeyboardInterrupt is raised.
+        """
+        arr = self._prepare(vectors, "vectors")
+        n = arr.shape[0]
+        threads = default_threads(threads)
+        with self._write_lock:
+            if ids is None:
+                ids_arr = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+            else:
+                ids_arr = as_ids(ids, n)
+            callback, close = self._progress(n, progress)
+            try:
+                self._core.add(arr, ids_arr, threads, callback)
+            finally:
+                close()
+            self._next_id = max(self._next_id, int(ids_arr.max()) + 1)
+        return ids_arr
+
+    def _progress(self, total: int, enabled: bool) -> tuple[Callable[[int], bool] | None,
+                                                           Callable[[], None]]:
+        if not enabled:
+            return None, lambda: None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"bitgraph {self._kind} add", unit="vec")
+
+        def update(done: int) -> bool:
+            bar.update(done - bar.n)
+            return True
+
+        return update, bar.close
+
+    # --- search --------------------------------------------------------------------------------
+    def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
+               threads: int | None = None) -> SearchResult:
+        """Finds the k nearest neighbours of each query.
+
+        Args:
+            queries: ``(nq, dim)`` array-like (one vector of ``dim`` values is one query).
+            k: neighbours per query (>= 1). When fewer exist, rows are padded with id -1 and
+                distance +inf.
+            ef: search breadth for graph indexes (>= 1; raised to k; larger is more accurate
+                and slower). Ignored by exact indexes.
+            threads: worker threads for the batch (default: all cores).
+
+        Returns:
+            A :class:`SearchResult` (unpacks as ``ids, distances``).
+
+        Safe to call from many threads at once, also while another thread adds or removes.
+        """
+        q = self._prepare(queries, "queries")
+        k = int(check_int("k", k, 1))  # type: ignore[arg-type]
+        ef_val = check_int("ef", ef, 1, allow_none=True)
+        ef_val = max(self._default_ef(k) if ef_val is None else ef_val, k)
+        threads = default_threads(threads)
+        ids, dists = self._core.search(q, k, ef_val, threads, None)
+        if self._metric == "cosine":
+            dists = dists + np.float32(1.0)  # the core returns -<q,x> on normalised vectors
+        return SearchResult(ids, dists)
+
+    # --- remove --------------------------------------------------------------------------------
+    def remove(self, ids: Any) -> None:
+        """Removes items by id. Removed ids are never returned by later searches.
+
+        Raises UnknownIdError (a KeyError and ValueError) if any id is not in the index; in
+        that case nothing is removed.
+        """
+        ids_arr = as_ids(ids, None)
+        if ids_arr.size == 0:
+            return
+        with self._write_lock:
+            missing = ~self._core.contains(ids_arr).astype(bool)
+            if missing.any():
+                raise UnknownIdError(
+                    f"{int(missing.sum())} id(s) not in the index, e.g. {int(ids_arr[missing][0])}"
+                )
+            self._core.remove(ids_arr)
+
+    # --- persistence ---------------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {"kind": self._kind, "dim": self._dim, "metric": self._metric,
+                "storage": self._storage, "next_id": self._next_id,
+                "bitgraph_version": __version__, "params": self._params()}
+
+    def _state_for_save(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state = dict(self._core.get_state())
+        scalars = {k: int(v) for k, v in state.items() if not isinstance(v, np.ndarray)}
+        arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+        return dict(self._meta(), scalars=scalars), arrays
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Saves the index to ``path`` atomically (temporary file, fsync, rename).
+
+        Load it with :func:`bitgraph.load`, optionally memory-mapped.
+        """
+        with self._write_lock:  # no add may move the arrays while they are written
+            meta, arrays = self._state_for_save()
+            persistence.save_atomic(path, meta, arrays)
+
+    @classmethod
+    def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                    backend: str | None = None) -> "_VectorIndex":
+        obj = cls.__new__(cls)
+        obj._restore(meta, arrays, backend)
+        return obj
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                 backend: str | None) -> None:
+        try:
+            self._dim = int(meta["dim"])
+            self._metric = check_choice("metric", meta["metric"], METRICS)
+            self._storage = check_choice("storage", meta["storage"], STORAGES)
+            self._next_id = int(meta["next_id"])
+            self._restore_params(dict(meta["params"]))
+            state: dict[str, Any] = dict(arrays)
+            state.update({k: int(v) for k, v in dict(meta.get("scalars", {})).items()})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFileError(f"index file has invalid metadata: {exc}") from exc
+        self._backend = _backend.get_backend(backend)
+        self._backend_name = backend or _backend.BACKEND_NAME
+        self._core_metric = "l2" if self._metric == "l2" else "ip"
+        self._write_lock = threading.RLock()
+        try:
+            self._core = self._core_from_state(state)
+        except (KeyError, ValueError) as exc:
+            raise IndexFileError(f"index file is inconsistent: {exc}") from exc
+
+    def _restore_params(self, params: dict[str, Any]) -> None:
+        pass
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        with self._write_lock:
+            meta, arrays = self._state_for_save()
+            blob = persistence.dumps(meta, arrays)
+        from .loading import loads
+
+        return (loads, (blob,))
+
+    def __repr__(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in self._params().items() if k != "seed")
+        extra = f", {extra}" if extra else ""
+        return (f"{type(self).__name__}(dim={self._dim}, metric={self._metric!r}, "
+                f"storage={self._storage!r}{extra}, size={len(self)}, "
+                f"nbytes={_human_bytes(self.nbytes)}, backend={self._backend_name!r})")
+
+
+def _human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def check_state_consistent(state: dict[str, Any], required: tuple[str, ...]) -> None:
+    missing = [name for name in required if name not in state]
+    if missing:
+        raise BitgraphValueError(f"missing sections: {', '.join(missing)}")

@@ -1,0 +1,46 @@
+"""bitgraph.load: open a saved index of any kind."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import persistence
+from .errors import IndexFileError
+
+
+def _index_class(kind: Any) -> Any:
+    from .flat import FlatIndex
+    from .hnsw import HNSWIndex
+
+    classes = {"hnsw": HNSWIndex, "flat": FlatIndex}
+    if kind not in classes:
+        raise IndexFileError(f"unknown index kind {kind!r} in file")
+    return classes[kind]
+
+
+def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True,
+         backend: str | None = None) -> Any:
+    """Loads an index saved with ``index.save(path)``.
+
+    Args:
+        path: the file.
+        mmap: map the file into memory instead of reading it: loading is fast and the vectors
+            and graph stay in the page cache (shared between processes). The first ``add`` or
+            ``remove`` copies what it changes into memory; the file is never written.
+        verify: check every section's CRC-32 (reads the whole file once). Only skip it for
+            files you trust; the graph's links are range-checked either way.
+        backend: "native" or "numba" to override the process-wide choice.
+
+    Raises:
+        IndexFileError (an OSError): truncated or corrupted file, wrong magic, or a format
+            version newer than this bitgraph reads.
+    """
+    meta, arrays = persistence.read_index(path, mmap=mmap, verify=verify)
+    return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)
+
+
+def loads(blob: bytes, backend: str | None = None) -> Any:
+    """Rebuilds an index from bytes produced by pickling (``pickle.dumps(index)``)."""
+    meta, arrays = persistence.parse_index(bytearray(blob), "<bytes>")
+    return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)
