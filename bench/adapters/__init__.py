@@ -1,0 +1,52 @@
+"""Library adapters, one module per library, and the registry the suite picks from.
+
+``ADAPTERS`` maps the names accepted by ``--libs`` to ``(module, class)``; modules are
+imported lazily so a missing library only removes its own entries (see :func:`available`).
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import BaseANN
+
+ADAPTERS: dict[str, tuple[str, str]] = {
+    "faiss-hnsw": ("faiss_adapter", "FaissHNSW"),
+    "hnswlib": ("hnswlib_adapter", "Hnswlib"),
+    "usearch": ("usearch_adapter", "Usearch"),
+    "usearch-cos": ("usearch_adapter", "UsearchCos"),
+    "faiss-flat": ("faiss_adapter", "FaissFlat"),
+    "bitgraph-f32": ("bitgraph_adapter", "BitgraphHNSW"),
+    "bitgraph-f16": ("bitgraph_adapter", "BitgraphHNSWF16"),
+    "bitgraph-i8": ("bitgraph_adapter", "BitgraphHNSWI8"),
+    "bitgraph-flat": ("bitgraph_adapter", "BitgraphFlat"),
+}
+
+# what "--libs all" means; opt-in: bitgraph-i8 (int8 storage is not a like-for-like
+# comparison) and usearch-cos (a slower configuration of a peer already in the list)
+DEFAULT_LIBS = ["bitgraph-f32", "bitgraph-f16", "bitgraph-flat",
+                "faiss-hnsw", "hnswlib", "usearch", "faiss-flat"]
+PEER_LIBS = ["faiss-hnsw", "hnswlib", "usearch", "faiss-flat"]
+
+
+def adapter_class(name: str) -> type[BaseANN]:
+    """The adapter class for ``name``; raises ImportError if its library is missing."""
+    if name not in ADAPTERS:
+        raise ValueError(f"unknown library {name!r}; expected one of {sorted(ADAPTERS)}")
+    module, cls = ADAPTERS[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+def make_adapter(name: str, metric: str, dim: int) -> BaseANN:
+    """Instantiate ``name`` for the given metric and dimension."""
+    return adapter_class(name)(metric, dim)
+
+
+def available(name: str) -> tuple[bool, str]:
+    """(True, "") if the library behind ``name`` imports, else (False, reason)."""
+    try:
+        make_adapter(name, "l2", 4)
+        return True, ""
+    except ImportError as e:
+        return False, f"{type(e).__name__}: {e}"
+    except Exception as e:  # a broken install should not stop the other libraries
+        return False, f"{type(e).__name__}: {e}"

@@ -1,0 +1,72 @@
+"""Fast checks of the benchmark harness itself (no timing claims): datasets, recall, Pareto,
+table shape, and one tiny end-to-end run with whichever peer libraries are installed.
+
+    pytest bench/tests -q
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.adapters import DEFAULT_LIBS, available
+from bench.datasets import exact_knn, load_dataset
+from bench.metrics import recall_at_k
+from bench.plot import pareto
+from bench.run_suite import parse_threads, run_suite
+
+
+def test_clustered_small_shape_and_gt(tmp_path):
+    ds = load_dataset("clustered-small", cache_dir=tmp_path, max_base=2000, max_queries=50)
+    assert ds.base.shape == (2000, 32) and ds.queries.shape == (50, 32)
+    assert ds.gt.shape == (50, 100) and ds.metric == "l2"
+    assert len(list(tmp_path.glob("*.npy"))) == 1                     # cached
+    again = load_dataset("clustered-small", cache_dir=tmp_path, max_base=2000, max_queries=50)
+    np.testing.assert_array_equal(ds.gt, again.gt)
+
+
+def test_exact_knn_matches_numpy():
+    rng = np.random.default_rng(1)
+    x, q = rng.standard_normal((500, 8)).astype(np.float32), rng.standard_normal((7, 8))
+    d = ((q[:, None, :] - x[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(exact_knn(x, q.astype(np.float32), "l2", 5),
+                                  np.argsort(d, 1)[:, :5])
+
+
+def test_recall_counts_ties_and_duplicates():
+    base = np.array([[1, 0], [1, 0], [0, 1], [-1, 0]], dtype=np.float32)   # rows 0, 1 tie
+    q = np.array([[1, 0]], dtype=np.float32)
+    gt = np.array([[0, 1, 2, 3]])
+    assert recall_at_k(np.array([[1, 0]]), gt, base, q, "cosine", k=2) == 1.0
+    assert recall_at_k(np.array([[0, 0]]), gt, base, q, "cosine", k=2) == 0.5   # duplicate
+    assert recall_at_k(np.array([[0, -1]]), gt, base, q, "cosine", k=2) == 0.5  # padding
+
+
+def test_pareto_front():
+    pts = [(0.9, 100), (0.95, 50), (0.93, 40), (0.99, 10), (0.8, 90)]
+    assert pareto(pts) == [(0.9, 100), (0.95, 50), (0.99, 10)]
+
+
+def test_parse_threads():
+    assert parse_threads("1,all")[0] == 1
+    assert parse_threads("2,2") == [2]
+
+
+def test_end_to_end_tiny(tmp_path):
+    libs = [n for n in ["faiss-hnsw", "hnswlib", "usearch", "faiss-flat", *DEFAULT_LIBS]
+            if available(n)[0]]
+    libs = list(dict.fromkeys(libs))
+    if not libs:
+        pytest.skip("no library installed")
+    out = tmp_path / "r.json"
+    res = run_suite(dataset="clustered-small", libs=libs, threads="1", efs=[10, 64], repeats=1,
+                    max_base=3000, max_queries=100, latency_queries=20, min_time=0.0,
+                    cache_dir=tmp_path, out=out, plot=True, log=lambda m: None)
+    data = json.loads(out.read_text())
+    assert (tmp_path / "r.png").exists()
+    search = [r for r in data["rows"] if r["kind"] == "search"]
+    assert {r["library"] for r in search} == set(res["meta"]["libraries"])
+    assert all(0.0 <= r["recall"] <= 1.0 and r["qps"] > 0 for r in search)
+    assert all(r["recall"] > 0.95 for r in search if r["ef"] in (64, None))
+    assert "threads=1" in res["tables"] and "latency" in res["tables"]

@@ -1,0 +1,233 @@
+"""HNSWCore: the numba backend's HNSW index (docs/backend-contract.md).
+
+Python here only manages memory, labels, levels and progress; the graph work runs in the
+jitted functions of ``graph_build.py`` (insertion, one thread) and ``graph_search.py``
+(queries, parallel over query blocks).
+
+Concurrency: searches may run from many threads at once, also during an add or remove (they
+see the items whose insertion finished and possibly some still being linked). add and remove
+are serialised by a lock.
+"""
+import math
+
+import numpy as np
+
+from .graph_build import insert_slots
+from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_parallel,
+                           search_range, unpack_entry)
+from .kernels import encode_rows, metric_code, storage_code
+from .parallel import clamp_threads, run_parallel
+from .slots import SlotCore, normalize_allowed
+from .visited import VisitedPool
+
+# Items inserted per jitted call; the progress callback (and Ctrl-C) is served in between.
+_CHUNK = 1000
+_MAX_LEVEL = 100  # levels are packed into 7 bits (graph_search.pack_entry)
+
+
+class HNSWCore(SlotCore):
+    """Hierarchical navigable small-world graph over encoded rows (hnswlib algorithm)."""
+
+    def __init__(self, dim, metric, storage, M, ef_construction, seed):
+        self.metric = metric
+        self.M = int(M)
+        self.M0 = 2 * self.M
+        self.ef_construction = int(ef_construction)
+        self.seed = int(seed)
+        self._spec = (int(dim), storage_code(storage), metric_code(metric), self.M)
+        self._level_mult = 1.0 / math.log(max(self.M, 2))
+        self._rng = np.random.default_rng(self.seed)
+        self._upper_len = 0
+        self._visited = VisitedPool()
+        super().__init__(dim, storage)
+        self._arr["upper"] = np.zeros(0, dtype=np.int32)
+        self._arr["meta"] = np.zeros(1, dtype=np.int64)  # packed (entry point, max level)
+
+    def _extra_slot_arrays(self):
+        return {"links0": (np.int32, (1 + self.M0,)),
+                "levels": (np.int32, ()),
+                "upper_off": (np.int64, ())}  # derived: offset of each slot's upper blocks
+
+    def _copy_extras(self, old, new):
+        new["upper"] = np.array(old["upper"], dtype=np.int32)
+        new["meta"] = np.array(old["meta"], dtype=np.int64)
+
+    def _reserve_upper(self, total):
+        """Makes the upper-level arena hold ``total`` int32 (doubling)."""
+        upper = self._arr["upper"]
+        if total > upper.shape[0]:
+            grown = np.zeros(max(total, 2 * upper.shape[0], 1024), dtype=np.int32)
+            grown[:self._upper_len] = upper[:self._upper_len]
+            # A new dict with its own copies: searches holding the old one keep an entry point
+            # and arena that agree with each other (see SlotCore._allocate).
+            arr = dict(self._arr)
+            arr["upper"] = grown
+            arr["meta"] = self._arr["meta"].copy()
+            self._arr = arr
+
+    @staticmethod
+    def _graph(arr):
+        return (arr["links0"].reshape(-1), arr["upper"], arr["upper_off"])
+
+    # ---- add ----------------------------------------------------------------------------------
+
+    def _draw_levels(self, n):
+        u = 1.0 - self._rng.random(n)  # uniform in (0, 1]
+        levels = np.floor(-np.log(u) * self._level_mult)
+        return np.minimum(levels, _MAX_LEVEL).astype(np.int32)
+
+    def add(self, vectors, labels, threads=1, callback=None):
+        """Inserts ``vectors`` under ``labels``; returns how many were inserted.
+
+        Insertion is sequential (``threads`` is accepted for API parity). ``callback(done)``
+        runs every ``_CHUNK`` items; returning False stops, keeping the items inserted so far.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+        rows = encode_rows(vectors, self.storage)
+        done = 0
+        with self._write_lock:
+            while done < len(rows):
+                count = min(_CHUNK, len(rows) - done)
+                self._add_chunk(rows[done:done + count], labels[done:done + count])
+                done += count
+                if callback is not None and not callback(done):
+                    break
+        return done
+
+    def _add_chunk(self, rows, labels):
+        first = self._n_slots
+        last = first + len(rows)
+        levels = self._draw_levels(len(rows))
+        sizes = levels.astype(np.int64) * (1 + self.M)
+        self._reserve(last)
+        self._reserve_upper(self._upper_len + int(sizes.sum()))
+        arr = self._arr
+        arr["rows"][first:last] = rows
+        arr["labels"][first:last] = labels
+        arr["levels"][first:last] = levels
+        arr["upper_off"][first:last] = self._upper_len + np.cumsum(sizes) - sizes
+        tags, epochs = self._visited.acquire(1, self.capacity)
+        # Until insert_slots runs, nothing above is committed (the next add overwrites it).
+        # Once it has run the graph links the new slots, so the bookkeeping must follow even
+        # if Ctrl-C raises KeyboardInterrupt the moment the jitted call returns.
+        try:
+            insert_slots(first, last, arr["views"], self._spec, self._graph(arr), arr["levels"],
+                         arr["deleted"], arr["meta"], self.ef_construction, tags, epochs)
+        finally:
+            self._upper_len += int(sizes.sum())
+            self._n_slots = last
+            self._assign_slots(labels, first)
+            self._visited.release((tags, epochs))
+
+    # ---- search -------------------------------------------------------------------------------
+
+    def search(self, queries, k, ef, threads=1, allowed=None):
+        """k nearest live (and allowed) items per query: ``(labels (nq,k), dists (nq,k))``."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        nq, k = queries.shape[0], int(k)
+        # n_slots first: it only grows after the arrays holding those slots are published.
+        n_slots = self._n_slots
+        arr = self._arr  # one snapshot for the whole call
+        out_labels = np.full((nq, k), -1, dtype=np.int64)
+        out_dists = np.full((nq, k), np.inf, dtype=np.float32)
+        if nq == 0 or n_slots == 0:
+            return out_labels, out_dists
+        # The result set never holds more than n_slots items, so a larger ef only costs memory.
+        ef = max(1, min(max(int(ef), k), n_slots))
+        bits, use_allowed = normalize_allowed(allowed)
+        filt = (SKIP_DELETED if self._n_deleted else 0) | (USE_ALLOWED if use_allowed else 0)
+        threads = clamp_threads(threads, nq)
+        tags, epochs = self._visited.acquire(threads, arr["rows"].shape[0])
+        args = (arr["views"], self._spec, self._graph(arr), arr["meta"], arr["labels"], filt,
+                arr["deleted"], bits, tags, epochs)
+        try:
+            if threads == 1:
+                search_range(queries, 0, nq, k, ef, *args, 0, out_labels, out_dists)
+            else:
+                run_parallel(search_parallel, threads, queries, k, ef, *args, threads,
+                             out_labels, out_dists)
+        finally:
+            self._visited.release((tags, epochs))
+        return out_labels, out_dists
+
+    # ---- state --------------------------------------------------------------------------------
+
+    @property
+    def nbytes(self):
+        """Bytes of the arrays held in memory (capacity included, memory maps excluded)."""
+        return self._arrays_nbytes() + self._visited.nbytes
+
+    def get_state(self):
+        """The contract's state dict; arrays are views valid until the next add/remove."""
+        with self._write_lock:
+            state = self._slot_state()
+            del state["upper_off"]
+            state["vectors"] = state.pop("rows")
+            state["upper"] = self._arr["upper"][:self._upper_len]
+            entry, max_level = unpack_entry(self._arr["meta"][0])
+            state["entry_point"] = int(entry)
+            state["max_level"] = int(max_level)
+            return state
+
+    @classmethod
+    def from_state(cls, dim, metric, storage, M, ef_construction, seed, state):
+        """A core over the arrays of ``state`` (adopted without copying; copy-on-write)."""
+        core = cls(dim, metric, storage, M, ef_construction, seed)
+        arrays = _checked_state(core, state)
+        n = arrays["labels"].shape[0]
+        core._adopt(arrays, n, ("links0", "levels", "upper"))
+        sizes = arrays["levels"].astype(np.int64) * (1 + core.M)
+        core._arr["upper_off"] = np.cumsum(sizes) - sizes
+        core._arr["meta"] = np.array([pack_entry(int(state["entry_point"]),
+                                                 int(state["max_level"]))], dtype=np.int64)
+        core._upper_len = arrays["upper"].shape[0]
+        # Another stream than a fresh index's, so levels of later adds are not replayed.
+        core._rng = np.random.default_rng([core.seed, n])
+        return core
+
+
+def _checked_state(core, state):
+    """Normalises and validates the arrays of a saved graph (jitted code never bounds-checks,
+    so a corrupt file must fail here, not crash the process)."""
+    def arr(name, dtype):
+        return np.ascontiguousarray(state[name], dtype=dtype)
+
+    labels = arr("labels", np.int64).reshape(-1)
+    n = labels.shape[0]
+    out = {"labels": labels,
+           "rows": arr("vectors", np.uint8).reshape(n, core.row_bytes),
+           "deleted": arr("deleted", np.uint8).reshape(n),
+           "links0": arr("links0", np.int32).reshape(n, 1 + core.M0),
+           "levels": arr("levels", np.int32).reshape(n),
+           "upper": arr("upper", np.int32).reshape(-1)}
+    levels = out["levels"]
+    if n and (levels.min() < 0 or levels.max() > _MAX_LEVEL):
+        raise ValueError("corrupt HNSW state: level out of range")
+    if out["upper"].shape[0] != int(levels.astype(np.int64).sum()) * (1 + core.M):
+        raise ValueError(f"corrupt HNSW state: upper has {out['upper'].shape[0]} values, "
+                         f"levels need {int(levels.sum()) * (1 + core.M)}")
+    _check_links(out["links0"], core.M0, n)
+    _check_links(out["upper"].reshape(-1, 1 + core.M), core.M, n)
+    entry, max_level = int(state["entry_point"]), int(state["max_level"])
+    if n == 0:
+        ok = entry == -1
+    else:
+        # Searches descend from max_level at the entry point: it must have those levels.
+        ok = 0 <= entry < n and 0 <= max_level <= levels[entry]
+    if not ok:
+        raise ValueError(f"corrupt HNSW state: entry point {entry}, max level {max_level}")
+    return out
+
+
+def _check_links(blocks, max_count, n):
+    """Each row: count in [0, max_count], then that many slots in [0, n)."""
+    if blocks.shape[0] == 0:
+        return
+    counts = blocks[:, 0]
+    if counts.min() < 0 or counts.max() > max_count:
+        raise ValueError("corrupt HNSW state: neighbour count out of range")
+    used = np.arange(max_count)[None, :] < counts[:, None]
+    ids = blocks[:, 1:][used]
+    if ids.size and (ids.min() < 0 or ids.max() >= n):
+        raise ValueError("corrupt HNSW state: neighbour slot out of range")

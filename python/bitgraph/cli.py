@@ -1,0 +1,214 @@
+"""The ``bitgraph`` command line: info, build, search and bench.
+
+    bitgraph info                                     # backend, SIMD level, threads
+    bitgraph build vectors.npy index.bg --metric l2   # .npy or .fvecs -> saved index
+    bitgraph search index.bg queries.npy -k 10 --out result.npz
+    bitgraph bench                                    # the main job: bitgraph beside its peers
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from . import backend_info, load
+from .errors import BitgraphError
+
+
+# --------------------------------------------------------------------------- vector files
+
+def read_vectors(path: str | os.PathLike[str]) -> np.ndarray:
+    """Reads a 2-D float matrix from ``.npy`` or ``.fvecs`` (int32 dim + float32 values per row).
+
+    Raises click.BadParameter with the reason when the file is not a readable matrix.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"{p}: not a readable .npy file ({e})") from e
+    elif suffix == ".fvecs":
+        raw = np.fromfile(p, dtype=np.int32)
+        if raw.size == 0:
+            raise click.BadParameter(f"{p}: empty .fvecs file")
+        dim = int(raw[0])
+        if dim <= 0 or raw.size % (dim + 1) != 0:
+            raise click.BadParameter(f"{p}: not an .fvecs file (first dim {dim}, "
+                                     f"{raw.size * 4} bytes)")
+        rows = raw.reshape(-1, dim + 1)
+        if not (rows[:, 0] == dim).all():
+            raise click.BadParameter(f"{p}: rows of different dimensions")
+        arr = rows[:, 1:].view(np.float32)
+    else:
+        raise click.BadParameter(f"{p}: expected a .npy or .fvecs file")
+    if arr.ndim != 2:
+        raise click.BadParameter(f"{p}: expected a 2-D matrix, got shape {arr.shape}")
+    return arr
+
+
+def _fail(e: Exception) -> None:
+    raise click.ClickException(f"{type(e).__name__}: {e}") from e
+
+
+# --------------------------------------------------------------------------- commands
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bitgraph")
+def main() -> None:
+    """bitgraph: fast approximate nearest-neighbour search."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the facts as JSON")
+def info(as_json: bool) -> None:
+    """Show the backend, SIMD level, thread count and version."""
+    facts = backend_info()
+    if as_json:
+        click.echo(json.dumps(facts))
+        return
+    for key, value in facts.items():
+        click.echo(f"{key:>10}: {value}")
+
+
+@main.command()
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
+@click.argument("index_path", type=click.Path(dir_okay=False))
+@click.option("--kind", type=click.Choice(["hnsw", "flat"]), default="hnsw", show_default=True)
+@click.option("--metric", type=click.Choice(["cosine", "ip", "l2"]), default="cosine",
+              show_default=True)
+@click.option("--storage", type=click.Choice(["float32", "float16", "int8"]), default="float32",
+              show_default=True)
+@click.option("-M", "M", type=int, default=16, show_default=True, help="HNSW links per node")
+@click.option("--ef-construction", type=int, default=200, show_default=True)
+@click.option("--threads", type=int, default=None, help="worker threads (default: all cores)")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def build(vectors: str, index_path: str, kind: str, metric: str, storage: str, M: int,
+          ef_construction: int, threads: int | None, progress: bool) -> None:
+    """Build an index over VECTORS (.npy or .fvecs) and save it to INDEX_PATH.
+
+    Vector i gets id i.
+    """
+    from .flat import FlatIndex
+    from .hnsw import HNSWIndex
+
+    data = read_vectors(vectors)
+    try:
+        if kind == "hnsw":
+            index: Any = HNSWIndex(data.shape[1], metric=metric, M=M,
+                                   ef_construction=ef_construction, storage=storage)
+        else:
+            index = FlatIndex(data.shape[1], metric=metric, storage=storage)
+        start = time.perf_counter()
+        index.add(data, threads=threads, progress=progress)
+        elapsed = time.perf_counter() - start
+        index.save(index_path)
+    except BitgraphError as e:
+        _fail(e)
+    click.echo(f"built {index!r} in {elapsed:.1f} s -> {index_path}")
+
+
+@main.command()
+@click.argument("index_path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("queries", type=click.Path(exists=True, dir_okay=False))
+@click.option("-k", type=int, default=10, show_default=True, help="neighbours per query")
+@click.option("--ef", type=int, default=None, help="search breadth (default max(64, k))")
+@click.option("--threads", type=int, default=None)
+@click.option("--mmap", is_flag=True, help="memory-map the index instead of reading it")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="write ids and distances to this .npz")
+@click.option("--show", type=int, default=5, show_default=True,
+              help="queries to print (0: none)")
+def search(index_path: str, queries: str, k: int, ef: int | None, threads: int | None,
+           mmap: bool, out: str | None, show: int) -> None:
+    """Search the saved index at INDEX_PATH for the QUERIES (.npy or .fvecs)."""
+    q = read_vectors(queries)
+    try:
+        index = load(index_path, mmap=mmap)
+        start = time.perf_counter()
+        res = index.search(q, k, ef=ef, threads=threads)
+        elapsed = time.perf_counter() - start
+    except BitgraphError as e:
+        _fail(e)
+    except OSError as e:
+        _fail(e)
+    click.echo(f"{len(q)} queries in {elapsed:.3f} s ({len(q) / max(elapsed, 1e-9):,.0f} QPS)")
+    for i in range(min(show, len(q))):
+        pairs = ", ".join(f"{int(j)}:{float(d):.4g}"
+                          for j, d in zip(res.ids[i], res.distances[i]) if j >= 0)
+        click.echo(f"query {i}: {pairs}")
+    if out:
+        np.savez(out, ids=res.ids, distances=res.distances)
+        click.echo(f"results -> {out}")
+
+
+def _import_bench() -> Any:
+    """Imports the repository's ``bench`` package (not part of the wheel): from the current
+    directory or from the checkout this package was installed from in editable mode."""
+    candidates = [Path.cwd(), Path(__file__).resolve().parents[2]]
+    for root in candidates:
+        if (root / "bench" / "run_suite.py").is_file():
+            if str(root) not in sys.path:
+                sys.path.insert(0, str(root))
+            break
+    try:
+        from bench import run_suite  # type: ignore[import-not-found]
+    except ImportError as e:
+        raise click.ClickException(
+            "`bitgraph bench` runs the benchmark suite of a bitgraph checkout: run it from the "
+            f"repository root after `pip install -e \".[bench]\"` ({e})") from e
+    return run_suite
+
+
+@main.command()
+@click.option("--dataset", default=None,
+              help="glove-50-angular | clustered-128-l2 | clustered-small "
+                   "(default: GloVe when installed, else clustered-128-l2)")
+@click.option("--libs", default="bitgraph-f32,bitgraph-f16,faiss-hnsw,hnswlib,usearch",
+              show_default=True, help="comma list of libraries, or 'all'")
+@click.option("--threads", default="1", show_default=True, help="e.g. '1,all'")
+@click.option("--ef", default="16,24,32,48,64,96,128,192,256,384", show_default=True)
+@click.option("--max-base", type=int, default=100_000, show_default=True,
+              help="base vectors to index (0: the whole dataset)")
+@click.option("--max-queries", type=int, default=2_000, show_default=True,
+              help="queries (0: all)")
+@click.option("--repeats", type=int, default=1, show_default=True)
+@click.option("--full", is_flag=True,
+              help="the full protocol: whole dataset, threads 1,all, 3 repeats, all libraries")
+@click.option("--out", default=None, help="JSON path (the PNG plot is written beside it)")
+def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
+          max_queries: int, repeats: int, full: bool, out: str | None) -> None:
+    """The main job: build bitgraph and its peers on the default data, print recall@10 and
+    QPS side by side, and save the recall-QPS plot.
+
+    The default is a quick run (100k base vectors, 2,000 queries, 1 thread, a few minutes);
+    --full runs the protocol of bench/README.md.
+    """
+    run_suite = _import_bench()
+    efs = [int(x) for x in ef.split(",") if x.strip()]
+    kwargs: dict[str, Any] = dict(dataset=dataset, libs=libs, threads=threads, efs=efs,
+                                  repeats=repeats, max_base=max_base or None,
+                                  max_queries=max_queries or None, latency_queries=500,
+                                  out=out, plot=True)
+    if full:
+        kwargs.update(libs="all", threads="1,all", repeats=3, max_base=None, max_queries=None,
+                      latency_queries=1000, efs=None)
+    res = run_suite.run_suite(**kwargs)
+    for table in res["tables"].values():
+        click.echo(table + "\n")
+    for name, why in res["meta"]["skipped"].items():
+        click.echo(f"skipped {name}: {why}")
+    if res["out"]:
+        click.echo(f"results: {res['out']}" + (f"\nplot: {res['plot']}" if res["plot"] else ""))
+
+
+if __name__ == "__main__":
+    main()
