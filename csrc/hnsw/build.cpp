@@ -123,7 +123,9 @@ void HnswIndex::insert(uint32_t slot, Scratch& s) {
   const float* q = store_.as_query(slot, s.query_buf);
   uint32_t cur = greedy_descend(q, uint32_t(ep), ep_level, level);
 
-  for (int lc = std::min(level, ep_level); lc >= 0; --lc) {
+  const int top_lc = std::min(level, ep_level);
+  if (s.chosen.size() < size_t(top_lc + 1)) s.chosen.resize(size_t(top_lc + 1));
+  for (int lc = top_lc; lc >= 0; --lc) {
     search_layer(q, cur, params_.ef_construction, lc, s);
     s.candidates.clear();
     for (size_t i = 0; i < s.pool.size(); ++i)
@@ -136,8 +138,14 @@ void HnswIndex::insert(uint32_t slot, Scratch& s) {
       for (size_t j = 0; j < s.candidates.size(); ++j) own[1 + j] = int32_t(s.candidates[j].id);
       own[0] = int32_t(s.candidates.size());
     }
-    for (const Scored& c : s.candidates) link_back(c.id, slot, c.dist, lc, s);
+    s.chosen[size_t(lc)] = s.candidates;
   }
+  // Back-links only once the new node has its own links on every level: until then nothing
+  // leads to it, so a concurrent search never walks into a node whose lower levels are still
+  // empty (it would stop there with a single result). A sequential build is unchanged: the
+  // walk on a lower level never uses the links of the levels above.
+  for (int lc = top_lc; lc >= 0; --lc)
+    for (const Scored& c : s.chosen[size_t(lc)]) link_back(c.id, slot, c.dist, lc, s);
   if (level > ep_level) {
     entry_point_ = slot;
     max_level_ = level;

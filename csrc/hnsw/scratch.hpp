@@ -17,6 +17,7 @@ struct HnswIndex::Scratch {
   std::vector<Scored> candidates;   // walk output / pruning input
   std::vector<Scored> selected;     // heuristic output
   std::vector<Scored> relink;       // candidates when a neighbour list overflows
+  std::vector<std::vector<Scored>> chosen;  // per level: the new node's links, to link back
   std::vector<float> query_buf;     // decoded vector of the node being inserted
   std::vector<float> cand_buf;      // decoded vector of a pruning candidate
   std::vector<float> owner_buf;     // decoded vector of a neighbour being re-pruned

@@ -21,6 +21,7 @@ from ._validation import (
     as_ids,
     as_matrix,
     check_choice,
+    check_float16_range,
     check_int,
     default_threads,
     normalized,
@@ -42,6 +43,7 @@ class _VectorIndex(ABC):
         self._storage = check_choice("storage", storage, STORAGES)
         self._backend: ModuleType = _backend.get_backend(backend)
         self._backend_name = backend or _backend.BACKEND_NAME
+        self._backend_choice = backend  # None: the process default (kept by pickling)
         self._core_metric = "l2" if metric == "l2" else "ip"
         self._next_id = 0
         # add/remove/save are serialised here; search takes no Python lock (the cores are safe
@@ -126,6 +128,8 @@ class _VectorIndex(ABC):
         in the index, the rest are not added, and KeyboardInterrupt is raised.
         """
         arr = self._prepare(vectors, "vectors")
+        if self._storage == "float16":
+            check_float16_range(arr, "vectors")
         n = arr.shape[0]
         threads = default_threads(threads)
         with self._write_lock:
@@ -138,7 +142,9 @@ class _VectorIndex(ABC):
                 self._core.add(arr, ids_arr, threads, callback)
             finally:
                 close()
-            self._next_id = max(self._next_id, int(ids_arr.max()) + 1)
+                # Also after Ctrl-C/cancel: the items inserted so far keep their ids, which
+                # later automatic ids must not reuse (that would silently replace them).
+                self._next_id = max(self._next_id, int(ids_arr.max()) + 1)
         return ids_arr
 
     def _progress(self, total: int, enabled: bool) -> tuple[Callable[[int], bool] | None,
@@ -177,6 +183,9 @@ class _VectorIndex(ABC):
         k = int(check_int("k", k, 1))  # type: ignore[arg-type]
         ef_val = check_int("ef", ef, 1, allow_none=True)
         ef_val = max(self._default_ef(k) if ef_val is None else ef_val, k)
+        # The candidate pool never holds more than every slot: a larger ef only allocates
+        # (the native pool is sized by ef, so ef=10**9 would ask for gigabytes).
+        ef_val = min(ef_val, max(k, int(self._core.n_slots)))
         threads = default_threads(threads)
         ids, dists = self._core.search(q, k, ef_val, threads, None)
         if self._metric == "cosine":
@@ -245,6 +254,7 @@ class _VectorIndex(ABC):
             raise IndexFileError(f"index file has invalid metadata: {exc}") from exc
         self._backend = _backend.get_backend(backend)
         self._backend_name = backend or _backend.BACKEND_NAME
+        self._backend_choice = backend
         self._core_metric = "l2" if self._metric == "l2" else "ip"
         self._write_lock = threading.RLock()
         try:
@@ -261,7 +271,9 @@ class _VectorIndex(ABC):
             blob = persistence.dumps(meta, arrays)
         from .loading import loads
 
-        return (loads, (blob,))
+        # An explicitly chosen backend survives pickling; the default stays the default of
+        # the unpickling process (which may lack the native extension).
+        return (loads, (blob, self._backend_choice))
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self._params().items() if k != "seed")

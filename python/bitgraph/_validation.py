@@ -81,6 +81,19 @@ def normalized(arr: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
 
+def check_float16_range(arr: np.ndarray, what: str) -> None:
+    """Values a float16 row cannot hold (|x| beyond 65504) would be stored as infinity."""
+    with np.errstate(over="ignore"):
+        ok = np.isfinite(arr.astype(np.float16))
+    if not ok.all():
+        row = int(np.flatnonzero(~ok.all(axis=1))[0])
+        value = float(arr[row][~ok[row]][0])
+        raise BitgraphValueError(
+            f"{what} row {row} holds {value:g}, beyond the float16 range (+-65504) of "
+            "storage='float16': use storage='float32' (or 'int8', which scales each row)"
+        )
+
+
 def as_ids(ids: Any, n: int | None, what: str = "ids") -> np.ndarray:
     """Converts ids to a 1-d int64 array of non-negative, unique values (length n if given)."""
     arr = np.asarray(ids)

@@ -41,6 +41,10 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
 
 
 def loads(blob: bytes, backend: str | None = None) -> Any:
-    """Rebuilds an index from bytes produced by pickling (``pickle.dumps(index)``)."""
+    """Rebuilds an index from the bytes of a saved index file (``Path(path).read_bytes()``).
+
+    This is also what unpickling calls: ``pickle.loads(pickle.dumps(index))`` round-trips an
+    index (the pickle stream itself is not such bytes; unpickle it with ``pickle.loads``).
+    """
     meta, arrays = persistence.parse_index(bytearray(blob), "<bytes>")
     return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)

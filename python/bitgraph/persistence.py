@@ -41,8 +41,14 @@ _MAX_HEADER = 64 << 20
 _CRC_CHUNK = 64 << 20
 
 
+def _bytes(arr: np.ndarray) -> memoryview:
+    """The bytes of an array as a flat memoryview (also for empty arrays, e.g. the links of an
+    empty index, where ``memoryview(arr).cast("B")`` raises TypeError)."""
+    return memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+
+
 def _crc32(arr: np.ndarray) -> int:
-    view = memoryview(np.ascontiguousarray(arr)).cast("B")
+    view = _bytes(arr)
     crc = 0
     for start in range(0, len(view), _CRC_CHUNK):
         crc = zlib.crc32(view[start : start + _CRC_CHUNK], crc)
@@ -83,7 +89,7 @@ def write_index(fp: BinaryIO, meta: dict[str, Any], arrays: dict[str, np.ndarray
     pos = _PREFIX.size + len(blob)
     for s, arr in zip(header["sections"], arrays.values()):
         fp.write(b"\0" * (s["offset"] - pos))
-        fp.write(memoryview(np.ascontiguousarray(arr)).cast("B"))
+        fp.write(_bytes(arr))
         pos = s["offset"] + s["nbytes"]
 
 

@@ -90,11 +90,12 @@ def add_backlink(node, new, level, views, spec, graph, nd, ni, buf):
 
 
 @njit(cache=True, nogil=True)
-def connect_new(slot, level, sd, si, n, views, spec, graph, nd, ni, buf):
-    """Links a new slot to its selected neighbours and back; returns the closest one.
+def connect_new(slot, level, sd, si, n, views, spec, graph, buf):
+    """Links a new slot to its selected neighbours (the first ``m`` of ``si``, returned).
 
     As in hnswlib the new node keeps at most M links on every level (level 0 lists fill up to
-    2M through later back-links).
+    2M through later back-links). The back-links are added by the caller once every level of
+    the new node has its own links (see :func:`insert_slots`).
     """
     M = spec[3]
     m = select_neighbors(sd, si, n, M, views, spec, buf)
@@ -103,9 +104,7 @@ def connect_new(slot, level, sd, si, n, views, spec, graph, nd, ni, buf):
     for j in range(m):
         arr[off + 1 + j] = si[j]
     arr[off] = m
-    for j in range(m):
-        add_backlink(si[j], slot, level, views, spec, graph, nd, ni, buf)
-    return si[0]
+    return m
 
 
 @njit(cache=True, nogil=True)
@@ -128,6 +127,8 @@ def insert_slots(first, last, views, spec, graph, levels, deleted, meta, ef, tag
     cv = np.empty(2 * ef + 64, dtype=np.int32)
     nd = np.empty(2 * M + 1, dtype=np.float32)
     ni = np.empty(2 * M + 1, dtype=np.int32)
+    chosen = np.empty((1, M), dtype=np.int32)  # per level: the new slot's links
+    n_chosen = np.zeros(1, dtype=np.int64)
     no_filter = np.empty(0, dtype=np.uint64)
     row_tags = tags[0]
     for slot in range(first, last):
@@ -142,12 +143,25 @@ def insert_slots(first, last, views, spec, graph, levels, deleted, meta, ef, tag
         curd = slot_distance(qbuf, qq, views, cur, dim, storage, metric)
         if level < max_level:
             cur, curd = greedy_descent(qbuf, qq, views, spec, graph, cur, curd, max_level, level)
-        for lev in range(min(level, max_level), -1, -1):
+        top = min(level, max_level)
+        if chosen.shape[0] < top + 1:
+            chosen = np.empty((top + 1, M), dtype=np.int32)
+            n_chosen = np.zeros(top + 1, dtype=np.int64)
+        for lev in range(top, -1, -1):
             epoch = next_epoch(tags, epochs, 0)
             n_res, ck, cv = beam_search(qbuf, qq, views, spec, graph, cur, curd, lev, ef,
                                         0, deleted, no_filter, row_tags, epoch, rk, rv, ck, cv)
             heap_drain_sorted(rk, rv, n_res, sd, si)
-            cur = connect_new(slot, lev, sd, si, n_res, views, spec, graph, nd, ni, buf)
+            m = connect_new(slot, lev, sd, si, n_res, views, spec, graph, buf)
+            chosen[lev, :m] = si[:m]
+            n_chosen[lev] = m
+            cur = si[0]
             curd = slot_distance(qbuf, qq, views, cur, dim, storage, metric)
+        # Back-links only once the slot has its own links on every level: until then nothing
+        # leads to it, so a concurrent search never walks into a node whose lower levels are
+        # still empty (it would stop there with one result). Sequential builds are unchanged.
+        for lev in range(top, -1, -1):
+            for j in range(n_chosen[lev]):
+                add_backlink(chosen[lev, j], slot, lev, views, spec, graph, nd, ni, buf)
         if level > max_level:
             meta[0] = pack_entry(slot, level)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..errors import Cancelled
 from .graph_build import insert_slots
 from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_parallel,
                            search_range, unpack_entry)
@@ -80,7 +81,8 @@ class HNSWCore(SlotCore):
         """Inserts ``vectors`` under ``labels``; returns how many were inserted.
 
         Insertion is sequential (``threads`` is accepted for API parity). ``callback(done)``
-        runs every ``_CHUNK`` items; returning False stops, keeping the items inserted so far.
+        runs every ``_CHUNK`` items; returning False stops, keeping the items inserted so far,
+        and raises :class:`bitgraph.Cancelled` when items were left out (as the native core).
         """
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
@@ -93,6 +95,8 @@ class HNSWCore(SlotCore):
                 done += count
                 if callback is not None and not callback(done):
                     break
+        if done < len(rows):
+            raise Cancelled("the operation was cancelled by its progress callback")
         return done
 
     def _add_chunk(self, rows, labels):

@@ -104,6 +104,9 @@ class SlotCore:
         self._n_deleted = int(np.count_nonzero(deleted))
         live = np.flatnonzero(deleted == 0)
         self._label_to_slot = dict(zip(labels[live].tolist(), live.tolist()))
+        if len(self._label_to_slot) != live.size:  # as the native core: never two live copies
+            uniq, counts = np.unique(labels[live], return_counts=True)
+            raise ValueError(f"corrupt index: id {int(uniq[counts > 1][0])} appears twice")
 
     # ---- labels ---------------------------------------------------------------------------
 
