@@ -38,28 +38,43 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
 void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads,
                        const SlotFilter* filter, int64_t* out_labels, float* out_dists) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  constexpr size_t kBlock = 1024;  // rows scored per kernel call, kept in L1/L2
-  parallel_for(nq, threads, 1, [&](size_t qi, size_t) {
-    const float* q = queries + qi * store_.dim();
-    float dists[kBlock];
-    TopK top;
-    top.reset(k);
-    for (size_t begin = 0; begin < n_slots_; begin += kBlock) {
-      size_t n = std::min(kBlock, n_slots_ - begin);
-      store_.distances_range(q, begin, n, dists);
-      for (size_t j = 0; j < n; ++j) {
-        uint32_t slot = uint32_t(begin + j);
-        if (top.full() && !(dists[j] < top.worst())) continue;
-        if (deleted_[slot] || (filter && !filter->allows(slot))) continue;
-        top.push(dists[j], slot);
+  if (nq == 0) return;
+  // Tiling: a block of rows small enough to stay in L2 is scored against a block of queries
+  // before moving on, so each row is read from memory once per query block instead of once per
+  // query. Single queries scan the whole store at memory bandwidth; batches become compute-bound.
+  const size_t row_bytes = store_.row_bytes();
+  const size_t rows_per_block = std::clamp<size_t>((128u << 10) / row_bytes, 64, 4096);
+  if (threads < 1) threads = 1;
+  const size_t queries_per_block = std::clamp<size_t>((nq + threads - 1) / threads, 1, 16);
+  const size_t n_query_blocks = (nq + queries_per_block - 1) / queries_per_block;
+  const size_t dim = store_.dim();
+  parallel_for(n_query_blocks, threads, 1, [&](size_t block, size_t) {
+    const size_t q0 = block * queries_per_block;
+    const size_t q1 = std::min(nq, q0 + queries_per_block);
+    std::vector<float> dists(rows_per_block);
+    std::vector<TopK> tops(q1 - q0);
+    for (TopK& top : tops) top.reset(k);
+    for (size_t begin = 0; begin < n_slots_; begin += rows_per_block) {
+      const size_t n = std::min(rows_per_block, n_slots_ - begin);
+      for (size_t qi = q0; qi < q1; ++qi) {
+        TopK& top = tops[qi - q0];
+        store_.distances_range(queries + qi * dim, begin, n, dists.data());
+        for (size_t j = 0; j < n; ++j) {
+          if (top.full() && !(dists[j] < top.worst())) continue;
+          const uint32_t slot = uint32_t(begin + j);
+          if (deleted_[slot] || (filter && !filter->allows(slot))) continue;
+          top.push(dists[j], slot);
+        }
       }
     }
-    const auto& sorted = top.sorted();
-    int64_t* ol = out_labels + qi * k;
-    float* od = out_dists + qi * k;
-    for (size_t j = 0; j < k; ++j) {
-      ol[j] = j < sorted.size() ? labels_[sorted[j].id] : -1;
-      od[j] = j < sorted.size() ? sorted[j].dist : std::numeric_limits<float>::infinity();
+    for (size_t qi = q0; qi < q1; ++qi) {
+      const auto& sorted = tops[qi - q0].sorted();
+      int64_t* ol = out_labels + qi * k;
+      float* od = out_dists + qi * k;
+      for (size_t j = 0; j < k; ++j) {
+        ol[j] = j < sorted.size() ? labels_[sorted[j].id] : -1;
+        od[j] = j < sorted.size() ? sorted[j].dist : std::numeric_limits<float>::infinity();
+      }
     }
   });
 }
