@@ -146,3 +146,18 @@ def test_properties_and_repr(backend):
     r = repr(index)
     assert r.startswith("FlatIndex(") and "dim=8" in r and "'ip'" in r and "'float16'" in r
     assert "size=100" in r and backend in r
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("metric", METRICS)
+def test_a_query_gets_the_same_answer_alone_and_in_a_batch(backend, data, metric, storage):
+    """Batches take another scan path (transposed tiles) than single queries; the answers,
+    distances included, must not depend on the batch a query came in."""
+    x, q = data
+    index = bg.FlatIndex(x.shape[1], metric=metric, storage=storage, backend=backend)
+    index.add(x)
+    batch = index.search(q[:64], k=K, threads=1)
+    for i in (0, 17, 63):
+        alone = index.search(q[i:i + 1], k=K, threads=1)
+        assert np.array_equal(alone.ids[0], batch.ids[i])
+        assert np.array_equal(alone.distances[0], batch.distances[i])

@@ -35,19 +35,118 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
   return n;
 }
 
+namespace {
+
+// Batches with at least this many queries per thread use the transposed-tile kernels: each
+// decoded row block is then reused by enough queries to pay for its transposition.
+constexpr size_t kMinQueriesForTiles = 8;
+
+// Keeps the admissible rows of one query's distances to rows [begin, begin + n).
+template <class Admissible>
+inline void collect(const float* dists, size_t begin, size_t n, const Admissible& admissible,
+                    TopK& top) {
+  for (size_t j = 0; j < n; ++j) {
+    if (top.full() && !(dists[j] < top.worst())) continue;
+    const uint32_t slot = uint32_t(begin + j);
+    if (admissible(slot)) top.push(dists[j], slot);
+  }
+}
+
+// The same over a run of 16-row tiles, skipping every tile whose smallest distance cannot
+// enter the full top-k (after the first blocks almost all of them: one compare per 16 rows).
+template <class Admissible>
+inline void collect_tiles(const float* dists, const float* tile_min, size_t begin, size_t n,
+                          const Admissible& admissible, TopK& top) {
+  for (size_t t = 0; t * kTileRows < n; ++t) {
+    if (top.full() && !(tile_min[t] < top.worst())) continue;
+    const size_t first = t * kTileRows;
+    collect(dists + first, begin + first, std::min(kTileRows, n - first), admissible, top);
+  }
+}
+
+}  // namespace
+
 void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads,
                        const SlotFilter* filter, int64_t* out_labels, float* out_dists) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
   if (nq == 0) return;
-  // Tiling: a block of rows small enough to stay in L2 is scored against a block of queries
-  // before moving on, so each row is read from memory once per query block instead of once per
-  // query. Single queries scan the whole store at memory bandwidth; batches become compute-bound.
+  if (threads < 1) threads = 1;
+  auto admissible = [&](uint32_t slot) {
+    return !deleted_[slot] && (!filter || filter->allows(slot));
+  };
+  const size_t dim = store_.dim();
+  // rescore: the tile kernels sum each distance in another order than the row kernels, so the
+  // k found are scored again with the row kernel. A query's distances then never depend on
+  // the batch it came in (the tiles only choose the candidates).
+  auto write_results = [&](TopK& top, size_t qi, bool rescore) {
+    std::vector<Scored> found = top.sorted();
+    if (rescore) {
+      for (Scored& f : found) f.dist = store_.distance(queries + qi * dim, f.id);
+      std::sort(found.begin(), found.end(), closer);
+    }
+    int64_t* ol = out_labels + qi * k;
+    float* od = out_dists + qi * k;
+    for (size_t j = 0; j < k; ++j) {
+      ol[j] = j < found.size() ? labels_[found[j].id] : -1;
+      od[j] = j < found.size() ? found[j].dist : std::numeric_limits<float>::infinity();
+    }
+  };
+  const KernelTable& kernels = active_kernels();
+  const size_t per_thread = (nq + threads - 1) / threads;
+
+  if (store_.kind() != StorageKind::kInt8 && per_thread >= kMinQueriesForTiles) {
+    // Batches: each thread owns a run of queries and walks the rows in blocks that fit in L2.
+    // A block is decoded to float32 and transposed into 16-row tiles once, then scored against
+    // all of the thread's queries, several at a time, with no horizontal sums (kernels.hpp).
+    // int8 keeps the row kernels: its distances use the stored scale and norm exactly.
+    const size_t rows_per_block =
+        std::clamp<size_t>((128u << 10) / (dim * sizeof(float)) / kTileRows, 1, 256) * kTileRows;
+    const size_t group = kernels.tile_queries;
+    const DistTilesFn tiles_fn = kernels.tiles[int(store_.metric())];
+    const size_t n_chunks = (nq + per_thread - 1) / per_thread;
+    parallel_for(n_chunks, threads, 1, [&](size_t chunk, size_t) {
+      const size_t q0 = chunk * per_thread, q1 = std::min(nq, q0 + per_thread);
+      std::vector<TopK> tops(q1 - q0);
+      for (TopK& top : tops) top.reset(k);
+      std::vector<float> tiles(rows_per_block * dim);
+      std::vector<float> dists(group * rows_per_block);
+      std::vector<float> tile_min(group * (rows_per_block / kTileRows));
+      std::vector<float> decoded(dim);
+      std::vector<const float*> group_queries(group);
+      for (size_t begin = 0; begin < n_slots_; begin += rows_per_block) {
+        const size_t n = std::min(rows_per_block, n_slots_ - begin);
+        const size_t n_tiles = (n + kTileRows - 1) / kTileRows;
+        for (size_t r = 0; r < n_tiles * kTileRows; ++r) {
+          float* tile = tiles.data() + (r / kTileRows) * dim * kTileRows + r % kTileRows;
+          if (r < n) {
+            const float* v = store_.as_query(begin + r, decoded);
+            for (size_t d = 0; d < dim; ++d) tile[d * kTileRows] = v[d];
+          } else {
+            for (size_t d = 0; d < dim; ++d) tile[d * kTileRows] = 0.0f;  // padding lanes
+          }
+        }
+        for (size_t g = q0; g < q1; g += group) {
+          const size_t m = std::min(group, q1 - g);
+          for (size_t j = 0; j < m; ++j) group_queries[j] = queries + (g + j) * dim;
+          tiles_fn(group_queries.data(), m, tiles.data(), n_tiles, dim, dists.data(),
+                   rows_per_block, tile_min.data());
+          for (size_t j = 0; j < m; ++j)
+            collect_tiles(dists.data() + j * rows_per_block, tile_min.data() + j * n_tiles,
+                          begin, n, admissible, tops[g + j - q0]);
+        }
+      }
+      for (size_t qi = q0; qi < q1; ++qi) write_results(tops[qi - q0], qi, true);
+    });
+    return;
+  }
+
+  // Few queries: a block of rows small enough to stay in L2 is scored against a block of
+  // queries before moving on, so each row is read from memory once per query block. Single
+  // queries scan the whole store at memory bandwidth.
   const size_t row_bytes = store_.row_bytes();
   const size_t rows_per_block = std::clamp<size_t>((128u << 10) / row_bytes, 64, 4096);
-  if (threads < 1) threads = 1;
-  const size_t queries_per_block = std::clamp<size_t>((nq + threads - 1) / threads, 1, 16);
+  const size_t queries_per_block = std::clamp<size_t>(per_thread, 1, 16);
   const size_t n_query_blocks = (nq + queries_per_block - 1) / queries_per_block;
-  const size_t dim = store_.dim();
   parallel_for(n_query_blocks, threads, 1, [&](size_t block, size_t) {
     const size_t q0 = block * queries_per_block;
     const size_t q1 = std::min(nq, q0 + queries_per_block);
@@ -57,25 +156,11 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
     for (size_t begin = 0; begin < n_slots_; begin += rows_per_block) {
       const size_t n = std::min(rows_per_block, n_slots_ - begin);
       for (size_t qi = q0; qi < q1; ++qi) {
-        TopK& top = tops[qi - q0];
         store_.distances_range(queries + qi * dim, begin, n, dists.data());
-        for (size_t j = 0; j < n; ++j) {
-          if (top.full() && !(dists[j] < top.worst())) continue;
-          const uint32_t slot = uint32_t(begin + j);
-          if (deleted_[slot] || (filter && !filter->allows(slot))) continue;
-          top.push(dists[j], slot);
-        }
+        collect(dists.data(), begin, n, admissible, tops[qi - q0]);
       }
     }
-    for (size_t qi = q0; qi < q1; ++qi) {
-      const auto& sorted = tops[qi - q0].sorted();
-      int64_t* ol = out_labels + qi * k;
-      float* od = out_dists + qi * k;
-      for (size_t j = 0; j < k; ++j) {
-        ol[j] = j < sorted.size() ? labels_[sorted[j].id] : -1;
-        od[j] = j < sorted.size() ? sorted[j].dist : std::numeric_limits<float>::infinity();
-      }
-    }
+    for (size_t qi = q0; qi < q1; ++qi) write_results(tops[qi - q0], qi, false);
   });
 }
 

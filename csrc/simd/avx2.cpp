@@ -10,6 +10,8 @@ namespace simd_avx2 {
 namespace {
 
 constexpr const char* kLevelName = "avx2";
+// Queries per tile pass: 16 ymm registers; a 16-lane accumulator takes two.
+constexpr size_t kTileQueries = 4;
 
 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);

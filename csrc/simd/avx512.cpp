@@ -11,6 +11,8 @@ namespace simd_avx512 {
 namespace {
 
 constexpr const char* kLevelName = "avx512";
+// Queries per tile pass: 32 zmm registers: 8 accumulators, the tile row and spare.
+constexpr size_t kTileQueries = 8;
 
 inline __mmask16 mask_for(size_t count) {
   return count >= 16 ? __mmask16(0xffff) : __mmask16((1u << count) - 1);

@@ -10,6 +10,8 @@ namespace simd_generic {
 namespace {
 
 constexpr const char* kLevelName = "generic";
+// Queries per tile pass: 16 xmm registers (SSE2 baseline); an accumulator takes four.
+constexpr size_t kTileQueries = 2;
 
 // Four partial sums let the compiler keep several lanes busy without -ffast-math.
 float f32_l2(const float* q, const uint8_t* row, size_t dim) {

@@ -20,6 +20,18 @@ using DistGatherFn = void (*)(const float* query, const uint8_t* rows, size_t ro
 using DistRangeFn = void (*)(const float* query, const uint8_t* rows, size_t row_bytes,
                              size_t dim, size_t n, float* out);
 
+// Rows per tile of the batched exact scan: a tile holds 16 decoded rows transposed
+// (dimension-major, 16 floats per dimension), so one vector register holds one dimension of
+// all 16 rows and a query needs no horizontal sums.
+constexpr size_t kTileRows = 16;
+// Distances from nq queries (nq <= KernelTable::tile_queries) to the rows of n_tiles
+// transposed float32 tiles: out[j * out_stride + r] for query j and row r of the run, and the
+// smallest of each tile's 16 in out_min[j * n_tiles + t], so callers skip tiles that cannot
+// enter a full top-k with one compare.
+using DistTilesFn = void (*)(const float* const* queries, size_t nq, const float* tiles,
+                             size_t n_tiles, size_t dim, float* out, size_t out_stride,
+                             float* out_min);
+
 struct DistanceKernels {
   DistOneFn one;
   DistGatherFn gather;
@@ -30,6 +42,10 @@ struct DistanceKernels {
 struct KernelTable {
   const char* level;  // "avx512" | "avx2" | "generic"
   DistanceKernels kernels[3][2];
+  // Batched exact scan over transposed tiles, [metric]; tile_queries queries at a time (as
+  // many as the level's registers hold accumulators for).
+  size_t tile_queries;
+  DistTilesFn tiles[2];
 };
 
 namespace simd_generic { const KernelTable& table(); }
