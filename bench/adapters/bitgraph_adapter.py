@@ -49,23 +49,29 @@ class _BitgraphBase(BaseANN):
 
 
 class BitgraphHNSW(_BitgraphBase):
-    """bitgraph.HNSWIndex with the given storage ("float32" | "float16" | "int8")."""
+    """bitgraph.HNSWIndex with the given storage ("float32" | "float16" | "int8") on the
+    backend bitgraph picks (``backend = None``) or a forced one."""
 
     storage = "float32"
+    backend: str | None = None
 
     @property
     def name(self) -> str:
-        return {"float32": "bitgraph-f32", "float16": "bitgraph-f16",
-                "int8": "bitgraph-i8"}.get(self.storage, f"bitgraph-{self.storage}")
+        suffix = {"float32": "f32", "float16": "f16", "int8": "i8"}.get(self.storage,
+                                                                        self.storage)
+        prefix = f"bitgraph-{self.backend}" if self.backend else "bitgraph"
+        return f"{prefix}-{suffix}"
 
     family = "bitgraph"
 
     def params(self) -> dict:
-        return {**super().params(), "storage": self.storage}
+        extra = {"backend": self.backend} if self.backend else {}
+        return {**super().params(), "storage": self.storage, **extra}
 
     def _make_index(self):
         return self._bg.HNSWIndex(self.dim, metric=self.metric, M=self.M,
-                                  ef_construction=self.ef_construction, storage=self.storage)
+                                  ef_construction=self.ef_construction, storage=self.storage,
+                                  backend=self.backend)
 
 
 class BitgraphHNSWF16(BitgraphHNSW):
@@ -74,6 +80,12 @@ class BitgraphHNSWF16(BitgraphHNSW):
 
 class BitgraphHNSWI8(BitgraphHNSW):
     storage = "int8"
+
+
+class BitgraphNumbaHNSW(BitgraphHNSW):
+    """The Numba fallback backend, to report its speed beside the native one."""
+
+    backend = "numba"
 
 
 class BitgraphFlat(_BitgraphBase):
