@@ -3,6 +3,8 @@
     python -m bench.results_md                       # all bench/results/*.json -> RESULTS.md
     python -m bench.results_md --micro micro.json    # also the kernel micro-benchmark table
 
+bench/results/NOTES.md, when present, becomes the page's Notes section.
+
 Per suite file: command, date, commit, machine, versions, the run's own tables
 (``report.tables``), float16 against float32 at each ef, and the Numba backend against the
 native one when the run has ``bitgraph-numba-f32``. A pytest-benchmark JSON adds a kernel
@@ -67,7 +69,7 @@ def suite_section(path: Path) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
     dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
     parts = [
-        f"## {ds['name']} ({ds['n_base']:,} x {ds['dim']}, {ds['metric']}, "
+        f"## {path.stem} ({ds['n_base']:,} x {ds['dim']}, {ds['metric']}, "
         f"{ds['n_queries']:,} queries)",
         f"Command: `python -m bench.run_suite {argv}`  \n"
         f"Date: {meta.get('date', '?')} · Commit: {meta.get('commit', '?')[:10]}{dirty} · "
@@ -101,7 +103,7 @@ def micro_section(path: Path) -> str:
         lines.append(f"| {b['name']} | {b.get('group') or ''} | {b['stats']['median'] * 1e6:,.1f} "
                      f"| {'' if gb is None else f'{gb:.2f}'} |")
     return (f"## Kernel micro-benchmarks\n\nCommand: `python -m pytest bench/micro "
-            f"--benchmark-only --benchmark-json {path.name}`  \nDate: {data.get('datetime', '?')}"
+            f"--benchmark-only --benchmark-json bench/results/{path.name}`  \nDate: {data.get('datetime', '?')}"
             f" · Commit: {data.get('commit_info', {}).get('id', '?')[:10]} · CPU: "
             f"{info.get('cpu', {}).get('brand_raw', '?')}\n\n" + "\n".join(lines))
 
@@ -111,15 +113,18 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--results", default=str(HERE / "results"), help="folder of suite JSONs")
     ap.add_argument("--micro", default=None, help="pytest-benchmark JSON of bench/micro")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
-    ap.add_argument("--notes", default=None, help="markdown file appended as the Notes section")
+    ap.add_argument("--notes", default=str(HERE / "results" / "NOTES.md"),
+                    help="markdown file appended as the Notes section (if it exists)")
     args = ap.parse_args(argv)
     sections = [HEADER]
-    for path in sorted(Path(args.results).glob("*.json")):
+    # the full suites (file named after the dataset) before the focused runs beside them
+    paths = sorted(Path(args.results).glob("*.json"), key=lambda p: (p.stem.count("-"), p.stem))
+    for path in paths:
         if "rows" in json.loads(path.read_text()):
             sections.append(suite_section(path))
     if args.micro:
         sections.append(micro_section(Path(args.micro)))
-    if args.notes:
+    if args.notes and Path(args.notes).exists():
         sections.append("## Notes\n\n" + Path(args.notes).read_text().strip())
     text = "\n\n".join(s.strip() for s in sections) + "\n"
     Path(args.out).write_text(text)

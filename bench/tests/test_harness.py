@@ -70,3 +70,21 @@ def test_end_to_end_tiny(tmp_path):
     assert all(0.0 <= r["recall"] <= 1.0 and r["qps"] > 0 for r in search)
     assert all(r["recall"] > 0.95 for r in search if r["ef"] in (64, None))
     assert "threads=1" in res["tables"] and "latency" in res["tables"]
+
+
+def test_results_page_from_a_run(tmp_path):
+    """bench.results_md renders a suite file with the f16 and numba comparisons it contains."""
+    from bench import results_md
+
+    libs = [n for n in ["bitgraph-f32", "bitgraph-f16", "bitgraph-numba-f32"] if available(n)[0]]
+    if len(libs) < 3:
+        pytest.skip("needs bitgraph with both backends")
+    results = tmp_path / "results"
+    run_suite(dataset="clustered-small", libs=libs, threads="1", efs=[10, 64], repeats=1,
+              max_base=2000, max_queries=50, latency_queries=0, min_time=0.0,
+              cache_dir=tmp_path, out=results / "clustered-small.json", log=lambda m: None)
+    text = results_md.main(["--results", str(results), "--out", str(tmp_path / "R.md")])
+    assert "## clustered-small (2,000 x" in text
+    assert "### float16 against float32 storage" in text
+    assert "### Numba backend against native" in text
+    assert "| 64 |" in text and "Largest recall difference" in text
