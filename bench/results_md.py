@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from .report import tables
@@ -118,7 +119,10 @@ def main(argv: list[str] | None = None) -> str:
     args = ap.parse_args(argv)
     sections = [HEADER]
     # the full suites (file named after the dataset) before the focused runs beside them
-    paths = sorted(Path(args.results).glob("*.json"), key=lambda p: (p.stem.count("-"), p.stem))
+    # quick subsampled runs (`bitgraph bench`: <dataset>-b<base>-q<queries>) are not published
+    paths = sorted((p for p in Path(args.results).glob("*.json")
+                    if not re.search(r"-b\d+-q\d+$", p.stem)),
+                   key=lambda p: (p.stem.count("-"), p.stem))
     for path in paths:
         if "rows" in json.loads(path.read_text()):
             sections.append(suite_section(path))
