@@ -23,6 +23,7 @@ from ._validation import (
     check_choice,
     check_float16_range,
     check_int,
+    check_magnitude,
     default_threads,
     normalized,
 )
@@ -105,7 +106,10 @@ class _VectorIndex(ABC):
     # --- prepare -----------------------------------------------------------------------------
     def _prepare(self, x: Any, what: str) -> np.ndarray:
         arr = as_matrix(x, self._dim, what)
-        return normalized(arr, what) if self._metric == "cosine" else arr
+        if self._metric == "cosine":
+            return normalized(arr, what)
+        check_magnitude(arr, what)
+        return arr
 
     # --- add -----------------------------------------------------------------------------------
     def add(self, vectors: Any, ids: Any = None, *, threads: int | None = None,

@@ -54,6 +54,8 @@ def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise BitgraphTypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1:
+        if arr.size == 0:
+            raise BitgraphValueError(f"{what} is empty: expected at least one row of {dim} values")
         arr = arr.reshape(1, -1)
     if arr.ndim != 2:
         raise BitgraphValueError(f"{what} must be a 2-d array (n, {dim}), got shape {arr.shape}")
@@ -71,14 +73,36 @@ def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
 
 
 def normalized(arr: np.ndarray, what: str) -> np.ndarray:
-    """L2-normalised copy of a float32 matrix (for cosine); zero rows are an error."""
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if (norms == 0).any():
-        bad = int(np.flatnonzero(norms[:, 0] == 0)[0])
+    """L2-normalised copy of a float32 matrix (for cosine); zero rows are an error.
+
+    Each row is first divided by its largest magnitude, so the squared norm can neither
+    overflow (values beyond ~1e19) nor underflow (values below ~1e-19) in float32.
+    """
+    peak = np.abs(arr).max(axis=1, keepdims=True)
+    if (peak == 0).any():
+        bad = int(np.flatnonzero(peak[:, 0] == 0)[0])
         raise BitgraphValueError(
             f"{what} row {bad} is all zeros: cosine similarity is undefined for it"
         )
-    return np.ascontiguousarray(arr / norms, dtype=np.float32)
+    out = arr / peak
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def check_magnitude(arr: np.ndarray, what: str) -> None:
+    """l2 / ip distances are float32: rows whose values could make a squared distance or a dot
+    product overflow to infinity are refused rather than ranked wrongly. The limit (for any two
+    rows |<a, b>| and |a - b|^2 stay below float32's maximum) is ~1e18 at dim 128."""
+    dim = arr.shape[1]
+    limit = float(np.sqrt(np.finfo(np.float32).max / (4.0 * dim)))
+    peak = np.abs(arr).max(axis=1)
+    if (peak > limit).any():
+        row = int(np.flatnonzero(peak > limit)[0])
+        raise BitgraphValueError(
+            f"{what} row {row} holds a value of magnitude {float(peak[row]):g}: beyond "
+            f"{limit:.3g} (for dimension {dim}) l2/ip distances overflow float32; rescale the "
+            "vectors or use metric='cosine'"
+        )
 
 
 def check_float16_range(arr: np.ndarray, what: str) -> None:
