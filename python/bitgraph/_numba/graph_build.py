@@ -14,7 +14,7 @@ from numba import njit
 from .graph_search import (beam_search, greedy_descent, level_links, link_offset,
                            pack_entry, unpack_entry)
 from .heaps import heap_drain_sorted
-from .kernels import decode_slot_into, slot_distance, sqnorm
+from .kernels import decode_slot_into, sqnorm, walk_distance
 from .visited import next_epoch
 
 
@@ -38,7 +38,7 @@ def select_neighbors(sd, si, n, m, views, spec, buf):
             decode_slot_into(views, si[a], dim, storage, buf)
             bq = sqnorm(buf, dim)
             for b in range(kept):
-                if slot_distance(buf, bq, views, si[b], dim, storage, metric) < sd[a]:
+                if walk_distance(buf, bq, views, si[b], dim, storage, metric) < sd[a]:
                     good = False
                     break
         if good:
@@ -76,12 +76,12 @@ def add_backlink(node, new, level, views, spec, graph, nd, ni, buf):
         return
     decode_slot_into(views, node, dim, storage, buf)
     bq = sqnorm(buf, dim)
-    nd[0] = slot_distance(buf, bq, views, new, dim, storage, metric)
+    nd[0] = walk_distance(buf, bq, views, new, dim, storage, metric)
     ni[0] = new
     for j in range(cnt):
         nb = arr[off + 1 + j]
         ni[j + 1] = nb
-        nd[j + 1] = slot_distance(buf, bq, views, nb, dim, storage, metric)
+        nd[j + 1] = walk_distance(buf, bq, views, nb, dim, storage, metric)
     _sort_pairs(nd, ni, cnt + 1)
     m = select_neighbors(nd, ni, cnt + 1, maxc, views, spec, buf)
     for j in range(m):
@@ -140,7 +140,7 @@ def insert_slots(first, last, views, spec, graph, levels, deleted, meta, ef, tag
             meta[0] = pack_entry(slot, level)
             continue
         cur = entry
-        curd = slot_distance(qbuf, qq, views, cur, dim, storage, metric)
+        curd = walk_distance(qbuf, qq, views, cur, dim, storage, metric)
         if level < max_level:
             cur, curd = greedy_descent(qbuf, qq, views, spec, graph, cur, curd, max_level, level)
         top = min(level, max_level)
@@ -156,7 +156,7 @@ def insert_slots(first, last, views, spec, graph, levels, deleted, meta, ef, tag
             chosen[lev, :m] = si[:m]
             n_chosen[lev] = m
             cur = si[0]
-            curd = slot_distance(qbuf, qq, views, cur, dim, storage, metric)
+            curd = walk_distance(qbuf, qq, views, cur, dim, storage, metric)
         # Back-links only once the slot has its own links on every level: until then nothing
         # leads to it, so a concurrent search never walks into a node whose lower levels are
         # still empty (it would stop there with one result). Sequential builds are unchanged.

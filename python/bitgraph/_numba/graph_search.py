@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .heaps import grown, heap_drain_sorted, heap_pop, heap_push, heap_replace_top
-from .kernels import slot_distance, sqnorm
+from .kernels import sqnorm, walk_distance
 from .visited import next_epoch
 
 # Bits of the ``filt`` argument: which slots a beam search may put into its result set.
@@ -88,7 +88,7 @@ def greedy_descent(q, qq, views, spec, graph, cur, curd, top_level, stop_level):
             cnt = min(arr[off], maxc)
             for j in range(cnt):
                 nb = arr[off + 1 + j]
-                d = slot_distance(q, qq, views, nb, dim, storage, metric)
+                d = walk_distance(q, qq, views, nb, dim, storage, metric)
                 if d < curd:
                     curd = d
                     cur = nb
@@ -132,7 +132,7 @@ def beam_search(q, qq, views, spec, graph, entry, entry_d, level, ef,
             if tags[nb] == epoch:
                 continue
             tags[nb] = epoch
-            d = slot_distance(q, qq, views, nb, dim, storage, metric)
+            d = walk_distance(q, qq, views, nb, dim, storage, metric)
             if n_res < ef or d < bound:
                 if n_cand == ck.shape[0]:
                     ck, cv = grown(ck, cv)
@@ -169,7 +169,7 @@ def search_range(queries, q0, q1, k, ef, views, spec, graph, meta, labels,
             continue
         q = queries[qi]
         qq = sqnorm(q, dim)
-        d0 = slot_distance(q, qq, views, entry, dim, spec[1], spec[2])
+        d0 = walk_distance(q, qq, views, entry, dim, spec[1], spec[2])
         cur, curd = greedy_descent(q, qq, views, spec, graph, entry, d0, max_level, 0)
         epoch = next_epoch(tags, epochs, tag_row)
         n_res, ck, cv = beam_search(q, qq, views, spec, graph, cur, curd, 0, ef,

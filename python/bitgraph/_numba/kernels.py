@@ -229,6 +229,32 @@ def slot_distance(q, qq, views, slot, dim, storage, metric):
     return _i8_dist(q, qq, views[3], views[0], slot, dim, metric)
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def _f32_dist_walk(q, x, slot, dim, metric):
+    # fastmath lets LLVM reassociate the sum and vectorise it with the host's SIMD width;
+    # graph walks only compare distances, so the last-bit difference from the ordered sum
+    # of _f32_dist (kept for exact scans, which must match the native kernels) does not
+    # matter there. Inputs are validated finite, so fastmath's no-NaN/inf assumption holds.
+    s = np.float32(0.0)
+    if metric == L2:
+        for i in range(dim):
+            d = q[i] - x[slot, i]
+            s += d * d
+        return s
+    for i in range(dim):
+        s += q[i] * x[slot, i]
+    return -s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def walk_distance(q, qq, views, slot, dim, storage, metric):
+    """:func:`slot_distance` for graph walks (build and search): float32 rows use the
+    vectorised, reassociated sum."""
+    if storage == F32:
+        return _f32_dist_walk(q, views[1], slot, dim, metric)
+    return slot_distance(q, qq, views, slot, dim, storage, metric)
+
+
 @njit(cache=True, nogil=True)
 def decode_slot_into(views, slot, dim, storage, out):
     """Decodes stored row ``slot`` into the float32 buffer ``out`` (the first ``dim`` values)."""
