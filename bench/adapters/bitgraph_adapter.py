@@ -25,6 +25,9 @@ class _BitgraphBase(BaseANN):
     def version(self) -> str:
         try:
             info = self._bg.backend_info()
+            forced = getattr(self, "backend", None)
+            if forced and forced != info.get("backend"):  # not the process default
+                return f"{info.get('version', '?')} ({forced})"
             return f"{info.get('version', '?')} ({info.get('backend')}, {info.get('simd')})"
         except Exception:
             return getattr(self._bg, "__version__", "?")
