@@ -155,8 +155,7 @@ def insert_slots(first, last, views, spec, graph, levels, deleted, meta, ef, tag
             m = connect_new(slot, lev, sd, si, n_res, views, spec, graph, buf)
             chosen[lev, :m] = si[:m]
             n_chosen[lev] = m
-            cur = si[0]
-            curd = walk_distance(qbuf, qq, views, cur, dim, storage, metric)
+            cur, curd = si[0], sd[0]  # the closest candidate is always kept, first
         # Back-links only once the slot has its own links on every level: until then nothing
         # leads to it, so a concurrent search never walks into a node whose lower levels are
         # still empty (it would stop there with one result). Sequential builds are unchanged.
