@@ -76,6 +76,47 @@ inline FilterArg filter_arg(const py::object& allowed) {
   return f;
 }
 
+// Evaluates a compiled filter program with `index.evaluate_filter` (HnswIndex or FlatIndex):
+// returns (bitset uint64 array, number of matches).
+template <class Index>
+py::tuple evaluate_filter_with(const Index& index, const py::object& ops_obj,
+                               const py::object& entries_obj) {
+  auto ops = CArray<int64_t>::ensure(ops_obj);
+  require(ops && ops.ndim() == 2 && ops.shape(1) == 3, "ops must be an (n, 3) int64 array");
+  auto entries = as_vector<int32_t>(entries_obj, "entries");
+  py::array_t<uint64_t> bits(py::ssize_t((index.n_slots() + 63) / 64));
+  size_t count;
+  {
+    py::gil_scoped_release nogil;
+    count = index.evaluate_filter(ops.data(), size_t(ops.shape(0)), entries.data(),
+                                  size_t(entries.shape(0)), bits.mutable_data());
+  }
+  return py::make_tuple(bits, count);
+}
+
+// Output arrays of a filtered search: labels, distances, plan codes, nodes scored.
+struct FilteredOut {
+  py::array_t<int64_t> labels;
+  py::array_t<float> dists;
+  py::array_t<int8_t> plans;
+  py::array_t<int64_t> scored;
+  FilteredOut(size_t nq, size_t k)
+      : labels({py::ssize_t(nq), py::ssize_t(k)}),
+        dists({py::ssize_t(nq), py::ssize_t(k)}),
+        plans(py::ssize_t(nq)),
+        scored(py::ssize_t(nq)) {}
+  py::tuple tuple() const { return py::make_tuple(labels, dists, plans, scored); }
+};
+
+inline SlotFilter slot_filter(const CArray<uint64_t>& words, int64_t count) {
+  static const uint64_t kNone = 0;
+  SlotFilter f;
+  f.bits = words.shape(0) ? words.data() : &kNone;
+  f.words = size_t(words.shape(0));
+  f.count = count < 0 ? SlotFilter::kUnknownCount : size_t(count);
+  return f;
+}
+
 void bind_hnsw(py::module_& m);
 void bind_flat(py::module_& m);
 void bind_kernels(py::module_& m);

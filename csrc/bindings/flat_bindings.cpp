@@ -56,6 +56,31 @@ void bind_flat(py::module_& m) {
           },
           py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("threads") = 1,
           py::arg("allowed") = py::none())
+      .def(
+          "search_filtered",
+          [](FlatCore& self, const py::object& queries, size_t k, size_t ef, size_t threads,
+             const py::object& allowed, int64_t count, double, double, size_t) {
+            auto q = as_matrix<float>(queries, self.dim, "queries");
+            require(k >= 1, "k must be >= 1");
+            auto words = as_vector<uint64_t>(allowed, "allowed");
+            const size_t nq = q.shape(0);
+            FilteredOut out(nq, k);
+            SlotFilter f = slot_filter(words, count);
+            {
+              py::gil_scoped_release nogil;
+              self.index->search_filtered(q.data(), nq, k, threads, f, out.labels.mutable_data(),
+                                          out.dists.mutable_data(), out.plans.mutable_data(),
+                                          out.scored.mutable_data());
+            }
+            return out.tuple();
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"), py::arg("allowed"),
+          py::arg("count") = -1, py::arg("exact_per_ef") = 48.0, py::arg("acorn_below") = 0.3,
+          py::arg("seeds") = 8)
+      .def("evaluate_filter",
+           [](FlatCore& self, const py::object& ops, const py::object& entries) {
+             return evaluate_filter_with(*self.index, ops, entries);
+           })
       .def("remove",
            [](FlatCore& self, const py::object& labels) {
              auto l = as_vector<int64_t>(labels, "labels");

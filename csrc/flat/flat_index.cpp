@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "core/topk.hpp"
+#include "filter/bitset_program.hpp"
+#include "filter/exact_scan.hpp"
 
 namespace bitgraph {
 
@@ -161,6 +163,47 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
       }
     }
     for (size_t qi = q0; qi < q1; ++qi) write_results(tops[qi - q0], qi, false);
+  });
+}
+
+size_t FlatIndex::evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
+                                  size_t n_entries, uint64_t* out) const {
+  std::shared_lock<std::shared_mutex> shared(buffers_mu_);
+  return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries,
+                                   n_deleted_ ? deleted_.data() : nullptr, n_slots_, out);
+}
+
+void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t threads,
+                                const SlotFilter& filter, int64_t* out_labels, float* out_dists,
+                                int8_t* out_plans, int64_t* out_scored) const {
+  size_t matches = filter.count;
+  {
+    std::shared_lock<std::shared_mutex> shared(buffers_mu_);
+    if (matches == SlotFilter::kUnknownCount)
+      matches = popcount_words(filter.bits, std::min(filter.words, bitset_words(n_slots_)));
+  }
+  std::fill(out_plans, out_plans + nq, int8_t(FilterPlan::kExact));
+  std::fill(out_scored, out_scored + nq, int64_t(matches));
+  // Broad filters: the batched full scan (tile kernels) beats gathering a large share of
+  // rows one by one.
+  if (matches * 8 > n_slots_) {
+    search(queries, nq, k, threads, &filter, out_labels, out_dists);
+    return;
+  }
+  std::shared_lock<std::shared_mutex> shared(buffers_mu_);
+  const size_t dim = store_.dim();
+  parallel_for(nq, std::max<size_t>(1, threads), 1, [&](size_t qi, size_t) {
+    thread_local std::vector<uint32_t> ids;
+    thread_local std::vector<float> dists;
+    TopK top;
+    top.reset(k);
+    exact_scan_bitset(store_, deleted_.data(), n_slots_, filter.bits, filter.words,
+                      queries + qi * dim, top, ids, dists);
+    const auto& found = top.sorted();
+    for (size_t j = 0; j < k; ++j) {
+      out_labels[qi * k + j] = j < found.size() ? labels_[found[j].id] : -1;
+      out_dists[qi * k + j] = j < found.size() ? found[j].dist : std::numeric_limits<float>::infinity();
+    }
   });
 }
 

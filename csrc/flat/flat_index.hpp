@@ -20,6 +20,13 @@ class FlatIndex {
   size_t add(const float* vectors, const int64_t* labels, size_t n);
   void search(const float* queries, size_t nq, size_t k, size_t threads, const SlotFilter* filter,
               int64_t* out_labels, float* out_dists) const;
+  // Exact filtered k-NN (plan kExact for every query): selective filters score only the
+  // matching slots, broad ones scan everything and skip non-matching rows.
+  void search_filtered(const float* queries, size_t nq, size_t k, size_t threads,
+                       const SlotFilter& filter, int64_t* out_labels, float* out_dists,
+                       int8_t* out_plans, int64_t* out_scored) const;
+  size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
+                         size_t n_entries, uint64_t* out) const;
   void remove(const int64_t* labels, size_t n);
   void slots_of(const int64_t* labels, size_t n, int64_t* out) const;
 

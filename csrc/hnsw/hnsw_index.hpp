@@ -31,14 +31,32 @@ struct HnswParams {
   uint64_t seed;
 };
 
-// A search restriction: slot i may be returned only if bit i is set.
+// A search restriction: slot i may be returned only if bit i is set. `count` is the number of
+// bits set (the planner's |S|), or kUnknownCount.
 struct SlotFilter {
+  static constexpr size_t kUnknownCount = size_t(-1);
   const uint64_t* bits = nullptr;
   size_t words = 0;
+  size_t count = kUnknownCount;
   bool allows(uint32_t slot) const {
     size_t w = slot >> 6;
     return w < words && ((bits[w] >> (slot & 63)) & 1u);
   }
+};
+
+// How one filtered query was answered (SearchResult.plans; names in python/bitgraph/planner.py).
+enum class FilterPlan : int8_t {
+  kExact = 1,          // scored every matching item (few matches: cheaper than a walk, exact)
+  kAcorn = 2,          // walk of the predicate subgraph: only matching nodes, two-hop expansion
+  kPostFilter = 3,     // normal walk over all nodes, only matching ones enter the results
+  kExactFallback = 4,  // a walk scored more nodes than there are matches: finished exactly
+};
+
+// Planner thresholds (python/bitgraph/planner.py documents and calibrates them).
+struct PlannerParams {
+  double exact_per_ef = 48.0;  // exact scan when matches <= exact_per_ef * ef
+  double acorn_below = 0.3;    // ACORN walk below this selectivity, post-filter walk above
+  size_t seeds = 8;            // entry points drawn from the matching set for ACORN walks
 };
 
 class HnswIndex {
@@ -52,6 +70,15 @@ class HnswIndex {
   // Writes k labels/distances per query, padded with -1/+inf.
   void search(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
               const SlotFilter* filter, int64_t* out_labels, float* out_dists) const;
+  // Filtered k-NN: the planner picks a plan per query and reports it with the nodes scored.
+  void search_filtered(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
+                       const SlotFilter& filter, const PlannerParams& planner,
+                       int64_t* out_labels, float* out_dists, int8_t* out_plans,
+                       int64_t* out_scored) const;
+  // Evaluates a compiled filter program over the live slots (filter/bitset_program.hpp) into
+  // bitset_words(n_slots()) words; returns the number of matches.
+  size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
+                         size_t n_entries, uint64_t* out) const;
   // Tombstones the given labels; throws KeyError (and changes nothing) if one is unknown.
   void remove(const int64_t* labels, size_t n);
   // slot of each label, -1 when unknown or removed.
@@ -76,6 +103,10 @@ class HnswIndex {
 
  private:
   struct Scratch;
+  // Runs fn(query index, scratch) over nq queries on `threads` threads, each thread with its
+  // own scratch and a visited set from the pool (defined in scratch.hpp).
+  template <class Fn>
+  void for_each_query(size_t nq, size_t threads, const Fn& fn) const;
   void insert(uint32_t slot, Scratch& s);
   uint32_t greedy_descend(const float* q, uint32_t start, int from_level, int to_level) const;
   void search_layer(const float* q, uint32_t entry, size_t ef, int level, Scratch& s) const;
@@ -86,6 +117,13 @@ class HnswIndex {
   template <class Admissible>
   void search_filtered_layer0(const float* q, uint32_t entry, size_t ef, const Admissible& ok,
                               Scratch& s, TopK& results) const;
+  void search_one_filtered(const float* q, size_t k, size_t ef, const SlotFilter& filter,
+                           const PlannerParams& planner, Scratch& s, int64_t* out_labels,
+                           float* out_dists, int8_t* plan, int64_t* scored) const;
+  bool acorn_walk(const float* q, uint32_t entry, size_t ef, const SlotFilter& filter,
+                  size_t n_seeds, size_t budget, Scratch& s, int64_t* scored) const;
+  bool post_filter_walk(const float* q, uint32_t entry, size_t ef, const SlotFilter& filter,
+                        size_t budget, Scratch& s, TopK& results, int64_t* scored) const;
   std::mutex& stripe(uint32_t slot) const { return stripes_[slot & (kStripes - 1)]; }
   void make_owned();
 

@@ -1,5 +1,6 @@
 // Per-thread working memory of graph walks (private to hnsw/).
 #pragma once
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -14,6 +15,7 @@ struct HnswIndex::Scratch {
   LinearPool pool;
   std::vector<uint32_t> ids;        // neighbours gathered for one batched distance call
   std::vector<float> dists;
+  std::vector<uint32_t> relink_ids;  // non-matching neighbours to look through (filtered walk)
   std::vector<Scored> candidates;   // walk output / pruning input
   std::vector<Scored> selected;     // heuristic output
   std::vector<Scored> relink;       // candidates when a neighbour list overflows
@@ -22,5 +24,21 @@ struct HnswIndex::Scratch {
   std::vector<float> cand_buf;      // decoded vector of a pruning candidate
   std::vector<float> owner_buf;     // decoded vector of a neighbour being re-pruned
 };
+
+template <class Fn>
+void HnswIndex::for_each_query(size_t nq, size_t threads, const Fn& fn) const {
+  std::vector<Scratch> scratch(std::max<size_t>(1, std::min(threads, nq)));
+  for (auto& s : scratch) s.visited = visited_pool_.acquire(n_slots_);
+  auto release = [&] {
+    for (auto& s : scratch) visited_pool_.release(std::move(s.visited));
+  };
+  try {
+    parallel_for(nq, scratch.size(), 1, [&](size_t i, size_t tid) { fn(i, scratch[tid]); });
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
+}
 
 }  // namespace bitgraph

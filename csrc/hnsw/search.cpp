@@ -32,21 +32,10 @@ struct FartherFirst {
 void HnswIndex::search(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
                        const SlotFilter* filter, int64_t* out_labels, float* out_dists) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  std::vector<Scratch> scratch(std::max<size_t>(1, std::min(threads, nq)));
-  for (auto& s : scratch) s.visited = visited_pool_.acquire(n_slots_);
-  auto release = [&] {
-    for (auto& s : scratch) visited_pool_.release(std::move(s.visited));
-  };
-  try {
-    parallel_for(nq, scratch.size(), 1, [&](size_t i, size_t tid) {
-      search_one(queries + i * params_.dim, k, ef, filter, scratch[tid], out_labels + i * k,
-                 out_dists + i * k);
-    });
-  } catch (...) {
-    release();
-    throw;
-  }
-  release();
+  for_each_query(nq, threads, [&](size_t i, Scratch& s) {
+    search_one(queries + i * params_.dim, k, ef, filter, s, out_labels + i * k,
+               out_dists + i * k);
+  });
 }
 
 void HnswIndex::search_one(const float* q, size_t k, size_t ef, const SlotFilter* filter,

@@ -20,9 +20,11 @@ from .errors import (
     IndexFileError,
     UnknownIdError,
 )
+from .filters import Filter
 from .flat import FlatIndex
 from .hnsw import HNSWIndex
 from .loading import load, loads
+from .planner import PlannerConfig
 from .result import SearchResult
 
 
@@ -49,6 +51,8 @@ __all__ = [
     "HNSWIndex",
     "FlatIndex",
     "SearchResult",
+    "Filter",
+    "PlannerConfig",
     "load",
     "loads",
     "backend_info",

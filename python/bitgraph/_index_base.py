@@ -15,6 +15,9 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _backend, persistence
+from .attributes import AttributeStore
+from .filters import Filter
+from .planner import PlannerConfig, plan_names
 from ._validation import (
     METRICS,
     STORAGES,
@@ -27,7 +30,7 @@ from ._validation import (
     default_threads,
     normalized,
 )
-from .errors import BitgraphValueError, IndexFileError, UnknownIdError
+from .errors import BitgraphTypeError, BitgraphValueError, IndexFileError, UnknownIdError
 from .result import SearchResult
 
 _PROGRESS_MIN_ITEMS = 1  # a bar is shown whenever progress=True
@@ -51,6 +54,12 @@ class _VectorIndex(ABC):
         # to search while one writer runs).
         self._write_lock = threading.RLock()
         self._core = self._new_core()
+        self._init_attributes(AttributeStore())
+
+    def _init_attributes(self, store: AttributeStore) -> None:
+        self._attributes = store
+        self._attr_lock = threading.Lock()  # short: appends and filter compilation
+        self.planner = PlannerConfig()
 
     # --- subclass hooks --------------------------------------------------------------------
     @abstractmethod
@@ -112,8 +121,13 @@ class _VectorIndex(ABC):
         return arr
 
     # --- add -----------------------------------------------------------------------------------
-    def add(self, vectors: Any, ids: Any = None, *, threads: int | None = None,
-            progress: bool = False) -> np.ndarray:
+    @property
+    def attribute_fields(self) -> dict[str, str]:
+        """Attribute fields stored with the items: name -> "int", "float" or "tags"."""
+        return self._attributes.fields
+
+    def add(self, vectors: Any, ids: Any = None, *, attributes: dict[str, Any] | None = None,
+            threads: int | None = None, progress: bool = False) -> np.ndarray:
         """Adds vectors, returning their ids.
 
         Args:
@@ -122,6 +136,11 @@ class _VectorIndex(ABC):
             ids: ``n`` unique non-negative integers, or None to number the vectors after the
                 largest id used so far. An id already in the index is replaced (its old vector
                 is never returned again).
+            attributes: optional ``{field: values}`` for filtered search, one value per vector:
+                an int array (categories, int ranges), a float array (numeric ranges) or a list
+                of int lists (multi-label tags). A field's kind is fixed by its first add.
+                Items added without a field have it missing (never matched); a re-added id
+                without the field keeps its previous value.
             threads: worker threads (default: all cores).
             progress: show a tqdm progress bar.
 
@@ -141,11 +160,17 @@ class _VectorIndex(ABC):
                 ids_arr = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
             else:
                 ids_arr = as_ids(ids, n)
+            parsed = self._attributes.parse(attributes, n)
+            replaced = (np.asarray(self._core.slots_of(ids_arr), dtype=np.int64)
+                        if self._attributes.fields else None)
             callback, close = self._progress(n, progress)
             try:
                 self._core.add(arr, ids_arr, threads, callback)
             finally:
                 close()
+                # Also after Ctrl-C: every slot the core created gets its attribute row.
+                with self._attr_lock:
+                    self._attributes.append(parsed, int(self._core.n_slots), replaced)
                 # Also after Ctrl-C/cancel: the items inserted so far keep their ids, which
                 # later automatic ids must not reuse (that would silently replace them).
                 self._next_id = max(self._next_id, int(ids_arr.max()) + 1)
@@ -167,6 +192,7 @@ class _VectorIndex(ABC):
 
     # --- search --------------------------------------------------------------------------------
     def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
+               filter: Filter | list[Filter | None] | None = None,
                threads: int | None = None) -> SearchResult:
         """Finds the k nearest neighbours of each query.
 
@@ -176,6 +202,9 @@ class _VectorIndex(ABC):
                 distance +inf.
             ef: search breadth for graph indexes (>= 1; raised to k; larger is more accurate
                 and slower). Ignored by exact indexes.
+            filter: a :class:`~bitgraph.Filter` for every query, or a list with one Filter
+                (or None) per query. Only matching items are returned; a query gets
+                ``min(k, matches)`` results. The plan used per query is in ``result.plans``.
             threads: worker threads for the batch (default: all cores).
 
         Returns:
@@ -191,10 +220,48 @@ class _VectorIndex(ABC):
         # (the native pool is sized by ef, so ef=10**9 would ask for gigabytes).
         ef_val = min(ef_val, max(k, int(self._core.n_slots)))
         threads = default_threads(threads)
-        ids, dists = self._core.search(q, k, ef_val, threads, None)
+        if filter is None:
+            ids, dists = self._core.search(q, k, ef_val, threads, None)
+            return SearchResult(ids, self._user_distances(dists))
+        nq = q.shape[0]
+        ids = np.full((nq, k), -1, dtype=np.int64)
+        dists = np.full((nq, k), np.inf, dtype=np.float32)
+        codes = np.zeros(nq, dtype=np.int8)
+        visited = np.zeros(nq, dtype=np.int64)
+        for filt, rows in _filter_groups(filter, nq):
+            sub = q if rows is None else q[rows]
+            where = slice(None) if rows is None else rows
+            if filt is None:
+                ids[where], dists[where] = self._core.search(sub, k, ef_val, threads, None)
+                continue
+            bits, count = self._evaluate(filt)
+            i, d, c, v = self._core.search_filtered(sub, k, ef_val, threads, bits, count,
+                                                    *self.planner.args())
+            ids[where], dists[where], codes[where], visited[where] = i, d, c, v
+        names = plan_names(codes)
+        names[codes == 0] = "unfiltered"
+        return SearchResult(ids, self._user_distances(dists), names, visited)
+
+    def _user_distances(self, dists: np.ndarray) -> np.ndarray:
         if self._metric == "cosine":
-            dists = dists + np.float32(1.0)  # the core returns -<q,x> on normalised vectors
-        return SearchResult(ids, dists)
+            return dists + np.float32(1.0)  # the core returns -<q,x> on normalised vectors
+        return dists
+
+    def _evaluate(self, filt: Filter) -> tuple[np.ndarray, int]:
+        """The filter as a bitset over slots (live matching items) and its match count."""
+        with self._attr_lock:
+            ops, entries = self._attributes.compile(filt, self._slots_of)
+        bits, count = self._core.evaluate_filter(ops, entries)
+        return bits, int(count)
+
+    def _slots_of(self, ids: np.ndarray) -> np.ndarray:
+        return np.asarray(self._core.slots_of(ids), dtype=np.int64)
+
+    def count(self, filter: Filter | None = None) -> int:
+        """Number of live items matching ``filter`` (all items when None)."""
+        if filter is None:
+            return len(self)
+        return self._evaluate(_checked_filter(filter))[1]
 
     # --- remove --------------------------------------------------------------------------------
     def remove(self, ids: Any) -> None:
@@ -226,7 +293,13 @@ class _VectorIndex(ABC):
         state = dict(self._core.get_state())
         scalars = {k: int(v) for k, v in state.items() if not isinstance(v, np.ndarray)}
         arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-        return dict(self._meta(), scalars=scalars), arrays
+        with self._attr_lock:
+            fields, attr_arrays = self._attributes.state()
+        arrays.update(attr_arrays)
+        meta = dict(self._meta(), scalars=scalars)
+        if fields:
+            meta["attributes"] = fields
+        return meta, arrays
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Saves the index to ``path`` atomically (temporary file, fsync, rename).
@@ -252,8 +325,9 @@ class _VectorIndex(ABC):
             self._storage = check_choice("storage", meta["storage"], STORAGES)
             self._next_id = int(meta["next_id"])
             self._restore_params(dict(meta["params"]))
-            state: dict[str, Any] = dict(arrays)
+            state: dict[str, Any] = {k: v for k, v in arrays.items() if not k.startswith("attr.")}
             state.update({k: int(v) for k, v in dict(meta.get("scalars", {})).items()})
+            fields = {str(k): str(v) for k, v in dict(meta.get("attributes", {})).items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file has invalid metadata: {exc}") from exc
         self._backend = _backend.get_backend(backend)
@@ -263,8 +337,10 @@ class _VectorIndex(ABC):
         self._write_lock = threading.RLock()
         try:
             self._core = self._core_from_state(state)
+            attributes = AttributeStore.from_state(fields, arrays, int(self._core.n_slots))
         except (KeyError, ValueError) as exc:
             raise IndexFileError(f"index file is inconsistent: {exc}") from exc
+        self._init_attributes(attributes)
 
     def _restore_params(self, params: dict[str, Any]) -> None:
         pass
@@ -285,6 +361,34 @@ class _VectorIndex(ABC):
         return (f"{type(self).__name__}(dim={self._dim}, metric={self._metric!r}, "
                 f"storage={self._storage!r}{extra}, size={len(self)}, "
                 f"nbytes={_human_bytes(self.nbytes)}, backend={self._backend_name!r})")
+
+
+def _checked_filter(f: Any) -> Filter:
+    if not isinstance(f, Filter):
+        raise BitgraphTypeError(
+            f"filter must be a bitgraph.Filter (or a list of them), got {type(f).__name__}")
+    return f
+
+
+def _filter_groups(filter: Any, nq: int) -> list[tuple[Filter | None, np.ndarray | None]]:
+    """Queries grouped by equal filters: [(filter, query rows or None for all)]."""
+    if isinstance(filter, Filter):
+        return [(filter, None)]
+    if isinstance(filter, (str, bytes)) or not hasattr(filter, "__len__"):
+        raise BitgraphTypeError(
+            f"filter must be a bitgraph.Filter or a list of them, got {type(filter).__name__}")
+    filters = list(filter)
+    if len(filters) != nq:
+        raise BitgraphValueError(
+            f"filter list has {len(filters)} entries for {nq} queries (one per query expected)")
+    groups: dict[Any, tuple[Filter | None, list[int]]] = {}
+    for i, f in enumerate(filters):
+        key = None if f is None else _checked_filter(f).key()
+        groups.setdefault(key, (f, []))[1].append(i)
+    if len(groups) == 1:
+        (f, _), = groups.values()
+        return [(f, None)]
+    return [(f, np.asarray(rows, dtype=np.int64)) for f, rows in groups.values()]
 
 
 def _human_bytes(n: int) -> str:

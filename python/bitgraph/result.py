@@ -19,10 +19,16 @@ class SearchResult:
         distances: ``(nq, k)`` float32, ``+inf`` where padded. Smaller is closer:
             l2 -> squared euclidean, ip -> ``-<q, x>``, cosine -> ``1 - cos(q, x)``.
         counts: ``(nq,)`` number of real results per query.
+        plans: with a filter, ``(nq,)`` str: how each query was answered ("exact", "acorn",
+            "post-filter", "exact-fallback"; see :mod:`bitgraph.planner`); else None.
+        visited: with a filter, ``(nq,)`` int64: nodes scored (distance computations) per
+            query; else None.
     """
 
     ids: np.ndarray
     distances: np.ndarray
+    plans: np.ndarray | None = None
+    visited: np.ndarray | None = None
     counts: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,8 @@ from .graph_search import SKIP_DELETED, USE_ALLOWED, is_admissible
 from .heaps import heap_drain_sorted, heap_push, heap_replace_top
 from .kernels import encode_rows, metric_code, slot_distance, sqnorm, storage_code
 from .parallel import clamp_threads, run_parallel
+from .filtered import (evaluate_filter, flat_filtered_parallel, flat_filtered_range,
+                       prepare_filtered)
 from .slots import SlotCore, normalize_allowed
 
 
@@ -114,6 +116,29 @@ class FlatCore(SlotCore):
             out_labels[:, :kk] = res_l
             out_dists[:, :kk] = res_d
         return out_labels, out_dists
+
+    def evaluate_filter(self, ops, entries):
+        """``(bitset, matches)`` of a compiled filter program over the live slots."""
+        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted,
+                               self._n_slots)
+
+    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=48.0,
+                        acorn_below=0.3, seeds=8):
+        """Exact filtered k-NN: ``(labels, dists, plan codes (all exact), nodes scored)``."""
+        queries, n_slots, arr, out, bits, matches = prepare_filtered(self, queries, k, allowed,
+                                                                     count)
+        nq, k = queries.shape[0], int(k)
+        if nq == 0 or n_slots == 0:
+            return out
+        out[3][:] = matches
+        args = (arr["views"], self._spec, n_slots, arr["labels"], arr["deleted"], bits)
+        threads = clamp_threads(threads, nq)
+        if threads == 1:
+            flat_filtered_range(queries, 0, nq, k, *args, out[0], out[1])
+        else:
+            run_parallel(flat_filtered_parallel, threads, queries, k, *args, threads,
+                         out[0], out[1])
+        return out
 
     @property
     def nbytes(self):

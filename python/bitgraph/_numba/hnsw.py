@@ -18,6 +18,7 @@ from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_paralle
                            search_range, unpack_entry)
 from .kernels import encode_rows, metric_code, storage_code
 from .parallel import clamp_threads, run_parallel
+from .filtered import evaluate_filter, filtered_parallel, filtered_range, prepare_filtered
 from .slots import SlotCore, normalize_allowed
 from .visited import VisitedPool
 
@@ -154,6 +155,34 @@ class HNSWCore(SlotCore):
         finally:
             self._visited.release((tags, epochs))
         return out_labels, out_dists
+
+    def evaluate_filter(self, ops, entries):
+        """``(bitset, matches)`` of a compiled filter program over the live slots."""
+        n_slots = self._n_slots
+        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots)
+
+    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=48.0,
+                        acorn_below=0.3, seeds=8):
+        """Planned filtered k-NN: ``(labels, dists, plan codes int8, nodes scored int64)``."""
+        queries, n_slots, arr, out, bits, matches = prepare_filtered(self, queries, k, allowed,
+                                                                     count)
+        nq, k = queries.shape[0], int(k)
+        if nq == 0 or n_slots == 0:
+            return out
+        ef = max(1, min(max(int(ef), k), n_slots))
+        threads = clamp_threads(threads, nq)
+        tags, epochs = self._visited.acquire(threads, arr["rows"].shape[0])
+        args = (arr["views"], self._spec, self._graph(arr), arr["meta"], arr["labels"], n_slots,
+                n_slots - self._n_deleted, self._n_deleted, arr["deleted"], bits, matches,
+                float(exact_per_ef), float(acorn_below), int(seeds), tags, epochs)
+        try:
+            if threads == 1:
+                filtered_range(queries, 0, nq, k, ef, *args, 0, *out)
+            else:
+                run_parallel(filtered_parallel, threads, queries, k, ef, *args, threads, *out)
+        finally:
+            self._visited.release((tags, epochs))
+        return out
 
     # ---- state --------------------------------------------------------------------------------
 

@@ -1,0 +1,43 @@
+// Exact k-NN over the slots set in a bitset: the planner's path for selective filters.
+// Matching slots are gathered a block at a time and scored with the store's gather kernel
+// (which prefetches rows), so the cost is proportional to the matches, not to the index.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/topk.hpp"
+#include "storage/vector_store.hpp"
+
+namespace bitgraph {
+
+// Pushes every slot whose bit is set and that is not deleted into `top`. Returns the number
+// of slots scored. `ids` / `dists` are scratch buffers.
+inline size_t exact_scan_bitset(const VectorStore& store, const uint8_t* deleted,
+                                size_t n_slots, const uint64_t* bits, size_t words,
+                                const float* q, TopK& top, std::vector<uint32_t>& ids,
+                                std::vector<float>& dists) {
+  constexpr size_t kBlock = 256;
+  if (ids.size() < kBlock + 64) ids.resize(kBlock + 64);
+  if (dists.size() < kBlock + 64) dists.resize(kBlock + 64);
+  size_t m = 0, scored = 0;
+  auto flush = [&] {
+    store.distances(q, ids.data(), m, dists.data());
+    for (size_t j = 0; j < m; ++j) top.push(dists[j], ids[j]);
+    scored += m;
+    m = 0;
+  };
+  const size_t n_words = std::min(words, (n_slots + 63) / 64);
+  for (size_t w = 0; w < n_words; ++w) {
+    uint64_t word = bits[w];
+    while (word) {
+      const uint32_t slot = uint32_t(w * 64 + size_t(__builtin_ctzll(word)));
+      word &= word - 1;
+      if (slot < n_slots && !deleted[slot]) ids[m++] = slot;
+    }
+    if (m >= kBlock) flush();
+  }
+  if (m) flush();
+  return scored;
+}
+
+}  // namespace bitgraph

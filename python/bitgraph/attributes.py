@@ -1,0 +1,395 @@
+"""Per-item attributes of an index, aligned with its slots, and filter compilation.
+
+Three kinds of field, chosen by the data at the first ``add`` that names them:
+
+- ``int``: one int64 per item (categorical codes, or integers for ranges): eq / isin / range;
+- ``float``: one float64 per item: eq / range;
+- ``tags``: a list of ints per item (multi-label, CSR storage): has_any / has_all.
+
+Each field keeps a sorted permutation of its slots (for tags: an inverted index, label ->
+slots), rebuilt lazily after writes, so every filter leaf is a few binary searches that name
+runs of slots; the backend then sets those slots' bits (:mod:`bitgraph.filters`). A missing
+value (an item added before the field existed, or without it) never matches a leaf.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import BitgraphTypeError, BitgraphValueError
+from .filters import OP_AND, OP_NOT, OP_OR, OP_SCATTER, Filter
+
+INT_MISSING = np.iinfo(np.int64).min
+KINDS = ("int", "float", "tags")
+
+
+class _Growable:
+    """A 1-d array with amortised O(1) appends (may start as a read-only memory map)."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self._buf = data
+        self._n = data.shape[0]
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._buf[: self._n]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, values: np.ndarray) -> None:
+        need = self._n + values.shape[0]
+        if need > self._buf.shape[0] or not self._buf.flags.writeable:
+            grown = np.empty(max(need, 2 * self._n, 16), dtype=self._buf.dtype)
+            grown[: self._n] = self._buf[: self._n]
+            self._buf = grown
+        self._buf[self._n: need] = values
+        self._n = need
+
+
+class _Column:
+    kind = ""
+
+    def __init__(self) -> None:
+        self._index: tuple[np.ndarray, np.ndarray] | None = None
+
+    def invalidate(self) -> None:
+        self._index = None
+
+
+class _ScalarColumn(_Column):
+    """int or float values, one per slot, with a lazily built sorted permutation."""
+
+    def __init__(self, kind: str, values: np.ndarray) -> None:
+        super().__init__()
+        self.kind = kind
+        self.missing = INT_MISSING if kind == "int" else np.nan
+        self.values = _Growable(values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def append(self, values: np.ndarray) -> None:
+        self.values.append(values)
+        self.invalidate()
+
+    def gather(self, slots: np.ndarray) -> np.ndarray:
+        return self.values.view[slots]
+
+    def sorted_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(sorted values, slots in that order)``; missing values sort outside every range."""
+        if self._index is None:
+            vals = self.values.view
+            perm = np.argsort(vals, kind="stable").astype(np.int32)
+            self._index = (vals[perm], perm)
+        return self._index
+
+    def state(self, name: str) -> dict[str, np.ndarray]:
+        return {f"attr.{name}.values": self.values.view}
+
+
+class _TagsColumn(_Column):
+    """Multi-label field: CSR (offsets, labels) plus a lazily built label -> slots index."""
+
+    kind = "tags"
+
+    def __init__(self, offsets: np.ndarray, labels: np.ndarray) -> None:
+        super().__init__()
+        self.offsets = _Growable(offsets)
+        self.labels = _Growable(labels)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def append_lists(self, counts: np.ndarray, flat: np.ndarray) -> None:
+        end = int(self.offsets.view[-1])
+        self.offsets.append(end + np.cumsum(counts, dtype=np.int64))
+        self.labels.append(flat)
+        self.invalidate()
+
+    def lists_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        off = self.offsets.view
+        starts, ends = off[slots], off[slots + 1]
+        counts = ends - starts
+        if counts.sum() == 0:
+            return counts, np.zeros(0, np.int64)
+        flat = np.concatenate([self.labels.view[s:e] for s, e in zip(starts, ends)])
+        return counts, flat
+
+    def sorted_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels sorted, the slot holding each)``."""
+        if self._index is None:
+            off = self.offsets.view
+            labels = self.labels.view[: int(off[-1])]
+            owner = np.repeat(np.arange(len(self), dtype=np.int32), np.diff(off))
+            perm = np.argsort(labels, kind="stable")
+            self._index = (labels[perm], owner[perm])
+        return self._index
+
+    def state(self, name: str) -> dict[str, np.ndarray]:
+        off = self.offsets.view
+        return {f"attr.{name}.offsets": off, f"attr.{name}.labels": self.labels.view[: int(off[-1])]}
+
+
+def _parse_values(name: str, raw: Any, n: int) -> tuple[str, Any]:
+    """(kind, data) of one field given at add: an int/float array, or a list of int lists."""
+    if isinstance(raw, np.ndarray) and raw.dtype != object:
+        arr = raw
+    else:
+        seq = list(raw)
+        if len(seq) != n:
+            raise BitgraphValueError(f"attribute {name!r} has {len(seq)} values for {n} vectors")
+        if any(isinstance(v, (list, tuple, np.ndarray, set, frozenset)) for v in seq):
+            return "tags", _parse_tags(name, seq)
+        arr = np.asarray(seq)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise BitgraphValueError(
+            f"attribute {name!r} must be 1-d with {n} values, got shape {arr.shape}")
+    if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise BitgraphValueError(f"attribute {name!r} has values beyond int64")
+        out = arr.astype(np.int64)
+        if (out == INT_MISSING).any():
+            raise BitgraphValueError(f"attribute {name!r} uses {INT_MISSING}, reserved for missing")
+        return "int", out
+    if arr.dtype.kind == "f":
+        out = arr.astype(np.float64)
+        if not np.isfinite(out).all():
+            raise BitgraphValueError(f"attribute {name!r} has NaN or inf values")
+        return "float", out
+    raise BitgraphTypeError(
+        f"attribute {name!r} must hold ints, floats or lists of ints, got dtype {arr.dtype}")
+
+
+def _parse_tags(name: str, seq: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.empty(len(seq), np.int64)
+    parts = []
+    for i, v in enumerate(seq):
+        a = np.asarray(list(v) if isinstance(v, (set, frozenset)) else v)
+        if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+            raise BitgraphTypeError(
+                f"attribute {name!r} item {i} must be a list of ints, got {v!r}")
+        a = np.unique(a.astype(np.int64))
+        counts[i] = a.size
+        parts.append(a)
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return counts, flat
+
+
+class AttributeStore:
+    """The attributes of an index's slots (row i describes slot i)."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self._cols: dict[str, _Column] = {}
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Field name -> kind ("int", "float" or "tags")."""
+        return {name: col.kind for name, col in self._cols.items()}
+
+    def __len__(self) -> int:
+        return self._n
+
+    # --- writes ------------------------------------------------------------------------------
+    def parse(self, attributes: dict[str, Any] | None, n: int) -> dict[str, tuple[str, Any]]:
+        """Validates an ``add``'s attributes (before anything changes)."""
+        if attributes is None:
+            return {}
+        if not isinstance(attributes, dict):
+            raise BitgraphTypeError(
+                f"attributes must be a dict of field -> values, got {type(attributes).__name__}")
+        parsed = {}
+        for name, raw in attributes.items():
+            if not isinstance(name, str) or not name:
+                raise BitgraphTypeError(f"attribute names must be non-empty str, got {name!r}")
+            kind, data = _parse_values(name, raw, n)
+            have = self._cols.get(name)
+            if have is not None and have.kind != kind:
+                if have.kind == "float" and kind == "int":
+                    kind, data = "float", data.astype(np.float64)
+                else:
+                    raise BitgraphTypeError(
+                        f"attribute {name!r} holds {have.kind} values, got {kind} values")
+            parsed[name] = (kind, data)
+        return parsed
+
+    def append(self, parsed: dict[str, tuple[str, Any]], n_slots: int,
+               replaced_slots: np.ndarray | None = None) -> None:
+        """Extends every field to ``n_slots`` rows: the new rows get the parsed values.
+
+        Fields not given copy the value of the slot an item replaces (``replaced_slots``, -1 for
+        new items), so re-adding a vector keeps its attributes; otherwise they are missing.
+        """
+        first = self._n
+        n = n_slots - first
+        if n <= 0:
+            return
+        for name, (kind, _) in parsed.items():
+            if name not in self._cols:
+                self._cols[name] = _empty_column(kind, first)
+        rep = replaced_slots if replaced_slots is not None else np.full(n, -1, np.int64)
+        rep = rep[:n] if rep.shape[0] >= n else np.concatenate([rep, np.full(n - rep.shape[0], -1)])
+        has_old = rep >= 0
+        for name, col in self._cols.items():
+            given = parsed.get(name)
+            if isinstance(col, _ScalarColumn):
+                if given is not None:
+                    vals = given[1][:n]
+                else:
+                    vals = np.full(n, col.missing, col.values.view.dtype)
+                    vals[has_old] = col.gather(rep[has_old])
+                col.append(vals)
+            else:
+                assert isinstance(col, _TagsColumn)
+                if given is not None:
+                    counts, flat = given[1]
+                    counts = counts[:n]
+                    flat = flat[: int(counts.sum())]
+                else:
+                    counts = np.zeros(n, np.int64)
+                    old_counts, flat = col.lists_of(rep[has_old])
+                    counts[has_old] = old_counts
+                col.append_lists(counts, flat)
+        self._n = n_slots
+
+    # --- filters -----------------------------------------------------------------------------
+    def compile(self, filt: Filter, slots_of: Callable[[np.ndarray], np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ops (n_ops, 3) int64, entries int32)``: the filter as a postfix bitset program.
+
+        Each op is ``(code, begin, end)``; OP_SCATTER pushes a bitset with the slots
+        ``entries[begin:end]`` set; AND / OR / NOT combine the top of the stack.
+        """
+        ops: list[tuple[int, int, int]] = []
+        parts: list[np.ndarray] = []
+        size = [0]
+
+        def scatter(runs: list[np.ndarray]) -> None:
+            begin = size[0]
+            for r in runs:
+                if r.size:
+                    parts.append(r)
+                    size[0] += r.size
+            ops.append((OP_SCATTER, begin, size[0]))
+
+        def emit(f: Filter) -> None:
+            op = f._op
+            if op in ("and", "or"):
+                emit(f._children[0])
+                emit(f._children[1])
+                ops.append((OP_AND if op == "and" else OP_OR, 0, 0))
+            elif op == "not":
+                emit(f._children[0])
+                ops.append((OP_NOT, 0, 0))
+            elif op == "ids":
+                slots = slots_of(f._args[0])
+                scatter([slots[slots >= 0].astype(np.int32)])
+            elif op == "has_all":
+                labels = f._args[0]
+                if labels.size == 0:  # every item holds all of no labels
+                    scatter([])
+                    ops.append((OP_NOT, 0, 0))
+                    return
+                col = self._column(f, ("tags",))
+                for i, lab in enumerate(labels):
+                    scatter(_tag_runs(col, lab[None]))
+                    if i:
+                        ops.append((OP_AND, 0, 0))
+            elif op == "has_any":
+                scatter(_tag_runs(self._column(f, ("tags",)), f._args[0]))
+            elif op == "isin":
+                scatter(self._isin_runs(f))
+            elif op == "range":
+                col = self._column(f, ("int", "float"))
+                lo, hi = f._args
+                vals, perm = col.sorted_index()
+                if col.kind == "int":  # compare in int64: float64 would round large ids
+                    lo_i = np.int64(max(np.ceil(lo), INT_MISSING + 1)) if lo > -np.inf else INT_MISSING + 1
+                    hi_i = np.int64(min(np.floor(hi), np.iinfo(np.int64).max)) if hi < np.inf else np.iinfo(np.int64).max
+                    if lo_i > hi_i:
+                        scatter([])
+                        return
+                    a, b = np.searchsorted(vals, lo_i, "left"), np.searchsorted(vals, hi_i, "right")
+                else:
+                    a, b = np.searchsorted(vals, lo, "left"), np.searchsorted(vals, hi, "right")
+                scatter([perm[a:b]])
+            else:  # pragma: no cover - constructors only make the ops above
+                raise BitgraphValueError(f"unknown filter op {op!r}")
+
+        emit(filt)
+        entries = np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
+        return np.asarray(ops, dtype=np.int64).reshape(-1, 3), entries
+
+    def _column(self, f: Filter, kinds: tuple[str, ...]) -> Any:
+        col = self._cols.get(f._field or "")
+        if col is None:
+            have = ", ".join(sorted(self._cols)) or "none"
+            raise BitgraphValueError(
+                f"unknown filter field {f._field!r} (the index has attribute fields: {have})")
+        if col.kind not in kinds:
+            raise BitgraphTypeError(
+                f"{f!r} needs a {' or '.join(kinds)} field, but {f._field!r} holds {col.kind} values")
+        return col
+
+    def _isin_runs(self, f: Filter) -> list[np.ndarray]:
+        col = self._column(f, ("int", "float"))
+        values = f._args[0]
+        if col.kind == "int":
+            if values.dtype.kind not in "iu":
+                raise BitgraphTypeError(
+                    f"{f!r}: field {f._field!r} holds ints, got {values.dtype} value(s)")
+            values = values.astype(np.int64)
+        else:
+            values = values.astype(np.float64)
+        vals, perm = col.sorted_index()
+        lo = np.searchsorted(vals, values, "left")
+        hi = np.searchsorted(vals, values, "right")
+        return [perm[a:b] for a, b in zip(lo, hi) if b > a]
+
+    # --- persistence -------------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+        arrays: dict[str, np.ndarray] = {}
+        for name, col in self._cols.items():
+            arrays.update(col.state(name))
+        return self.fields, arrays
+
+    @classmethod
+    def from_state(cls, fields: dict[str, str], arrays: dict[str, np.ndarray],
+                   n_slots: int) -> "AttributeStore":
+        store = cls()
+        store._n = n_slots
+        for name, kind in fields.items():
+            if kind not in KINDS:
+                raise ValueError(f"attribute {name!r} has unknown kind {kind!r}")
+            if kind == "tags":
+                off = np.asarray(arrays[f"attr.{name}.offsets"])
+                labels = np.asarray(arrays[f"attr.{name}.labels"])
+                if (off.dtype != np.int64 or labels.dtype != np.int64 or off.shape != (n_slots + 1,)
+                        or off[0] != 0 or (np.diff(off) < 0).any() or off[-1] != labels.shape[0]):
+                    raise ValueError(f"attribute {name!r} has inconsistent offsets")
+                store._cols[name] = _TagsColumn(off, labels)
+            else:
+                vals = np.asarray(arrays[f"attr.{name}.values"])
+                want = np.int64 if kind == "int" else np.float64
+                if vals.dtype != want or vals.shape != (n_slots,):
+                    raise ValueError(f"attribute {name!r} has the wrong dtype or length")
+                store._cols[name] = _ScalarColumn(kind, vals)
+        return store
+
+
+def _empty_column(kind: str, n: int) -> _Column:
+    if kind == "tags":
+        return _TagsColumn(np.zeros(n + 1, np.int64), np.zeros(0, np.int64))
+    if kind == "int":
+        return _ScalarColumn(kind, np.full(n, INT_MISSING, np.int64))
+    return _ScalarColumn(kind, np.full(n, np.nan, np.float64))
+
+
+def _tag_runs(col: _TagsColumn, labels: np.ndarray) -> list[np.ndarray]:
+    vals, owners = col.sorted_index()
+    lo = np.searchsorted(vals, labels, "left")
+    hi = np.searchsorted(vals, labels, "right")
+    return [owners[a:b] for a, b in zip(lo, hi) if b > a]

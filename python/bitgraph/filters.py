@@ -1,0 +1,180 @@
+"""Filter expressions: which items a search may return.
+
+>>> f = (Filter.eq("section", 3) & Filter.range("size_kb", 0, 500)) | Filter.has_any("tags", [4, 7])
+>>> res = index.search(queries, k=10, filter=f)
+
+A filter is an immutable expression tree. The index compiles it against its attribute store
+into a small program of "set these slots" leaves combined with AND / OR / NOT, which the
+backend evaluates into one bitset over the index's slots (C++ or Numba, no Python per item).
+Items whose attribute is missing never match a leaf on that attribute (but do match its ``~``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable
+
+import numpy as np
+
+from .errors import BitgraphTypeError, BitgraphValueError
+
+# Program op codes (shared with csrc/filter/bitset_program.hpp and _numba/filters.py).
+OP_SCATTER = 0  # push a bitset with the slots of entries [begin, end) set
+OP_AND = 1
+OP_OR = 2
+OP_NOT = 3
+
+
+def _check_field(field: Any) -> str:
+    if not isinstance(field, str) or not field:
+        raise BitgraphTypeError(f"a filter field must be a non-empty str, got {field!r}")
+    return field
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
+        raise BitgraphTypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _as_number(value: Any, what: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise BitgraphTypeError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if np.isnan(v):
+        raise BitgraphValueError(f"{what} must not be NaN")
+    return v
+
+
+def _int_array(values: Any, what: str) -> np.ndarray:
+    if isinstance(values, (str, bytes)) or np.isscalar(values):
+        raise BitgraphTypeError(f"{what} must be a sequence of ints, got {values!r}")
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if arr.ndim != 1:
+        raise BitgraphValueError(f"{what} must be 1-d, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, np.int64)
+    if arr.dtype.kind not in "iu":
+        raise BitgraphTypeError(f"{what} must hold ints, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise BitgraphValueError(f"{what} has values beyond int64")
+    return arr.astype(np.int64, copy=False)
+
+
+class Filter:
+    """A predicate over item attributes (and ids), built with the static constructors.
+
+    Combine with ``&`` (and), ``|`` (or) and ``~`` (not). Filters are immutable, hashable by
+    content (``key()``) and reusable across searches and indexes.
+    """
+
+    __slots__ = ("_op", "_field", "_args", "_children", "_key")
+
+    def __init__(self, op: str, field: str | None = None, args: tuple[Any, ...] = (),
+                 children: tuple["Filter", ...] = ()) -> None:
+        self._op = op
+        self._field = field
+        self._args = args
+        self._children = children
+        self._key: tuple[Any, ...] | None = None
+
+    # --- constructors ------------------------------------------------------------------------
+    @staticmethod
+    def eq(field: str, value: int | float) -> "Filter":
+        """Items whose ``field`` equals ``value`` (int fields: an int; float fields: a number)."""
+        _check_field(field)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise BitgraphTypeError(
+                f"Filter.eq({field!r}, ...) expects an int or float value, got "
+                f"{type(value).__name__} {value!r}")
+        return Filter("isin", field, (np.asarray([value]),))
+
+    @staticmethod
+    def isin(field: str, values: Iterable[int]) -> "Filter":
+        """Items whose int ``field`` is one of ``values``."""
+        _check_field(field)
+        arr = _int_array(values, f"Filter.isin({field!r}, values)")
+        return Filter("isin", field, (np.unique(arr),))
+
+    @staticmethod
+    def range(field: str, low: float | None = None, high: float | None = None) -> "Filter":
+        """Items with ``low <= field <= high`` (closed interval; None leaves a side open)."""
+        _check_field(field)
+        lo = -np.inf if low is None else _as_number(low, f"Filter.range({field!r}) low")
+        hi = np.inf if high is None else _as_number(high, f"Filter.range({field!r}) high")
+        return Filter("range", field, (lo, hi))
+
+    @staticmethod
+    def has_any(field: str, labels: Iterable[int]) -> "Filter":
+        """Items whose multi-label ``field`` holds at least one of ``labels``."""
+        _check_field(field)
+        return Filter("has_any", field, (np.unique(_int_array(labels, f"Filter.has_any({field!r})")),))
+
+    @staticmethod
+    def has_all(field: str, labels: Iterable[int]) -> "Filter":
+        """Items whose multi-label ``field`` holds every one of ``labels`` (all items if empty)."""
+        _check_field(field)
+        return Filter("has_all", field, (np.unique(_int_array(labels, f"Filter.has_all({field!r})")),))
+
+    @staticmethod
+    def ids(ids: Iterable[int]) -> "Filter":
+        """Items whose id is in ``ids`` (ids not in the index simply match nothing)."""
+        arr = _int_array(ids, "Filter.ids(ids)")
+        return Filter("ids", None, (np.unique(arr),))
+
+    # --- combinators -------------------------------------------------------------------------
+    def __and__(self, other: "Filter") -> "Filter":
+        return Filter("and", None, (), (self, _checked(other, "&")))
+
+    def __or__(self, other: "Filter") -> "Filter":
+        return Filter("or", None, (), (self, _checked(other, "|")))
+
+    def __invert__(self) -> "Filter":
+        return Filter("not", None, (), (self,))
+
+    def __bool__(self) -> bool:
+        raise BitgraphTypeError("a Filter has no truth value: combine filters with & | ~, "
+                                "not with and / or / not")
+
+    # --- identity ----------------------------------------------------------------------------
+    def key(self) -> tuple[Any, ...]:
+        """A hashable description of the expression (equal filters have equal keys)."""
+        if self._key is None:
+            args = tuple(a.tobytes() if isinstance(a, np.ndarray) else a for a in self._args)
+            kids = tuple(c.key() for c in self._children)
+            self._key = (self._op, self._field, args, kids)
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Filter) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def fields(self) -> set[str]:
+        """Attribute fields the expression reads."""
+        out = {self._field} if self._field else set()
+        for c in self._children:
+            out |= c.fields()
+        return out
+
+    def __repr__(self) -> str:
+        if self._op == "and":
+            return f"({self._children[0]!r} & {self._children[1]!r})"
+        if self._op == "or":
+            return f"({self._children[0]!r} | {self._children[1]!r})"
+        if self._op == "not":
+            return f"~{self._children[0]!r}"
+        if self._op == "ids":
+            return f"Filter.ids(<{self._args[0].size} ids>)"
+        if self._op == "range":
+            return f"Filter.range({self._field!r}, {self._args[0]}, {self._args[1]})"
+        vals = self._args[0].tolist()
+        shown = vals if len(vals) <= 8 else vals[:8] + ["..."]
+        return f"Filter.{self._op}({self._field!r}, {shown})"
+
+
+def _checked(other: Any, op: str) -> Filter:
+    if not isinstance(other, Filter):
+        raise BitgraphTypeError(f"Filter {op} expects a Filter, got {type(other).__name__}")
+    return other

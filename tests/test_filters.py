@@ -1,0 +1,310 @@
+"""Filtered search: filter semantics against numpy, planner plans, result counts, recall at
+low selectivity, per-query filters, attribute consistency on update/remove, persistence and
+bad filters. Every test runs on each backend."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import bitgraph as bg
+from bg_testutil import clustered
+
+F = bg.Filter
+N, DIM = 3000, 16
+
+
+def _attributes(n: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "cat": rng.integers(0, 20, n),
+        "num": rng.random(n) * 100.0,
+        "year": rng.integers(1990, 2030, n),
+        "tags": [list(rng.choice(12, size=rng.integers(0, 4), replace=False)) for _ in range(n)],
+    }
+
+
+def _mask(f: F, attrs: dict, ids: np.ndarray) -> np.ndarray:
+    """numpy reference: which rows match the filter (rows are ids 0..n-1)."""
+    op = f._op
+    if op == "and":
+        return _mask(f._children[0], attrs, ids) & _mask(f._children[1], attrs, ids)
+    if op == "or":
+        return _mask(f._children[0], attrs, ids) | _mask(f._children[1], attrs, ids)
+    if op == "not":
+        return ~_mask(f._children[0], attrs, ids)
+    if op == "ids":
+        return np.isin(ids, f._args[0])
+    col = attrs[f._field]
+    if op == "isin":
+        return np.isin(col, f._args[0])
+    if op == "range":
+        return (col >= f._args[0]) & (col <= f._args[1])
+    sets = [set(int(t) for t in tags) for tags in col]
+    want = set(int(v) for v in f._args[0])
+    if op == "has_any":
+        return np.array([bool(s & want) for s in sets])
+    return np.array([want <= s for s in sets])
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = clustered(N, DIM, seed=3)
+    q = clustered(60, DIM, seed=4)
+    return x, q, _attributes(N)
+
+
+@pytest.fixture
+def indexes(data, backend):
+    x, _, attrs = data
+    out = {}
+    for kind, cls in (("hnsw", bg.HNSWIndex), ("flat", bg.FlatIndex)):
+        idx = cls(DIM, metric="l2", backend=backend)
+        idx.add(x, attributes=attrs, threads=1)
+        out[kind] = idx
+    return out
+
+
+def _exact(x, q, mask, k):
+    d = ((q[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    d[:, ~mask] = np.inf
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.where(np.isfinite(np.take_along_axis(d, order, 1)), order, -1)
+
+
+leaf = st.one_of(
+    st.builds(F.eq, st.just("cat"), st.integers(0, 21)),
+    st.builds(F.isin, st.just("cat"), st.lists(st.integers(0, 21), max_size=5)),
+    st.builds(F.range, st.sampled_from(["num", "year"]), st.floats(-10, 110), st.floats(-10, 110)),
+    st.builds(F.range, st.just("year"), st.none(), st.integers(1985, 2035)),
+    st.builds(F.has_any, st.just("tags"), st.lists(st.integers(0, 13), max_size=3)),
+    st.builds(F.has_all, st.just("tags"), st.lists(st.integers(0, 13), max_size=2)),
+    st.builds(F.ids, st.lists(st.integers(0, N + 50), max_size=200)),
+)
+expr = st.recursive(leaf, lambda kids: st.one_of(
+    st.builds(lambda a, b: a & b, kids, kids),
+    st.builds(lambda a, b: a | b, kids, kids),
+    st.builds(lambda a: ~a, kids)), max_leaves=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(f=expr)
+def test_filter_semantics_match_numpy(data, f):
+    x, q, attrs = data
+    for backend in ("native", "numba"):
+        if backend not in bg.backend_info()["available"]:
+            continue
+        idx = _cached_flat(backend, x, attrs)
+        mask = _mask(f, attrs, np.arange(N))
+        assert idx.count(f) == int(mask.sum())
+        res = idx.search(q[:3], k=N, filter=f)
+        for row in res.ids:
+            got = np.sort(row[row >= 0])
+            assert np.array_equal(got, np.flatnonzero(mask))
+
+
+_FLAT_CACHE: dict = {}
+
+
+def _cached_flat(backend, x, attrs):
+    if backend not in _FLAT_CACHE:
+        idx = bg.FlatIndex(DIM, metric="l2", backend=backend)
+        idx.add(x, attributes=attrs)
+        _FLAT_CACHE[backend] = idx
+    return _FLAT_CACHE[backend]
+
+
+SELECTIVE = [F.eq("cat", 7), F.range("num", 0, 0.5), F.has_all("tags", [1, 2]),
+             F.isin("cat", [1, 2, 3]) & F.range("year", 2000, 2010), F.ids([5, 17, 99])]
+BROAD = [F.range("num", 0, 100), F.range("num", 10, 90), ~F.eq("cat", 3),
+         F.has_any("tags", [0, 1, 2, 3]), F.isin("cat", list(range(4)))]
+
+
+@pytest.mark.parametrize("f", SELECTIVE + BROAD, ids=repr)
+@pytest.mark.parametrize("kind", ["hnsw", "flat"])
+def test_only_matching_and_min_k_matches(indexes, data, f, kind):
+    x, q, attrs = data
+    idx = indexes[kind]
+    mask = _mask(f, attrs, np.arange(N))
+    res = idx.search(q, k=10, filter=f)
+    assert np.isin(res.ids[res.ids >= 0], np.flatnonzero(mask)).all()
+    assert (res.counts == min(10, int(mask.sum()))).all()
+    assert res.plans is not None and res.visited is not None
+    truth = _exact(x, q, mask, 10)
+    hits = sum(len(set(a[a >= 0]) & set(b[b >= 0])) for a, b in zip(res.ids, truth))
+    recall = hits / max(1, (truth >= 0).sum())
+    assert recall >= (1.0 if kind == "flat" else 0.95)
+    if kind == "flat":
+        assert set(res.plans) == {"exact"}
+
+
+@pytest.mark.parametrize("selectivity", [0.5, 0.2, 0.05, 0.01, 0.002])
+def test_every_plan_keeps_recall(indexes, data, selectivity):
+    """Forcing each plan (through the thresholds) still gives exact-filter results."""
+    x, q, attrs = data
+    idx = indexes["hnsw"]
+    f = F.range("num", 0, selectivity * 100)
+    mask = _mask(f, attrs, np.arange(N))
+    truth = _exact(x, q, mask, 10)
+    seen = set()
+    for cfg in (bg.PlannerConfig(exact_per_ef=0, acorn_below=1.0),
+                bg.PlannerConfig(exact_per_ef=0, acorn_below=0.0),
+                bg.PlannerConfig(exact_per_ef=1e9)):
+        idx.planner = cfg
+        res = idx.search(q, k=10, ef=64, filter=f)
+        seen |= set(res.plans)
+        assert np.isin(res.ids[res.ids >= 0], np.flatnonzero(mask)).all()
+        assert (res.counts == min(10, int(mask.sum()))).all()
+        hits = sum(len(set(a[a >= 0]) & set(b[b >= 0])) for a, b in zip(res.ids, truth))
+        assert hits / (truth >= 0).sum() >= 0.95, (cfg, set(res.plans))
+    assert "exact" in seen
+    if mask.sum() > 10:  # with <= k matches every plan is the exact scan
+        assert seen & {"acorn", "exact-fallback"} and seen & {"post-filter", "exact-fallback"}
+
+
+def test_planner_picks_exact_for_selective_and_walks_for_broad(indexes, data):
+    _, q, _ = data
+    idx = indexes["hnsw"]
+    idx.planner = bg.PlannerConfig(exact_per_ef=4)  # a small index: walks only above 256 matches
+    assert set(idx.search(q, 10, filter=F.eq("cat", 7)).plans) == {"exact"}
+    broad = idx.search(q, 10, filter=F.range("num", 0, 80))
+    assert set(broad.plans) <= {"post-filter", "acorn"}
+    assert (broad.visited > 0).all() or set(broad.plans) == {"post-filter"}
+    # Guard: a walk may never score more than about twice the matches.
+    mid = idx.search(q, 10, filter=F.range("num", 0, 20))
+    assert (mid.visited <= 2 * idx.count(F.range("num", 0, 20)) + 64).all()
+
+
+def test_per_query_filters(indexes, data):
+    x, q, attrs = data
+    idx = indexes["hnsw"]
+    filters = [F.eq("cat", int(i % 20)) if i % 3 else None for i in range(len(q))]
+    res = idx.search(q, k=5, filter=filters)
+    for i, f in enumerate(filters):
+        alone = idx.search(q[i:i + 1], k=5, filter=f)
+        assert np.array_equal(res.ids[i], alone.ids[0])
+        if f is None:
+            assert res.plans[i] == "unfiltered"
+        else:
+            assert np.isin(res.ids[i][res.ids[i] >= 0], np.flatnonzero(attrs["cat"] == i % 20)).all()
+    with pytest.raises(bg.BitgraphValueError, match="entries for 60 queries"):
+        idx.search(q, k=5, filter=filters[:3])
+    with pytest.raises(bg.BitgraphTypeError):
+        idx.search(q, k=5, filter=["cat"] * len(q))
+
+
+def test_attributes_follow_updates_and_removes(backend):
+    x = clustered(400, 8, seed=1)
+    idx = bg.HNSWIndex(8, metric="l2", backend=backend)
+    idx.add(x, attributes={"cat": np.arange(400) % 4, "tags": [[i % 5] for i in range(400)]})
+    assert idx.count(F.eq("cat", 0)) == 100
+    idx.remove(np.arange(0, 40, 4))  # ten items of category 0
+    assert idx.count(F.eq("cat", 0)) == 90
+    assert idx.count(~F.eq("cat", 0)) == 300
+    # Re-adding with new attributes moves the item; without them it keeps its old values.
+    idx.add(x[1:3], ids=[1, 2], attributes={"cat": [0, 0], "tags": [[9], [9]]})
+    assert idx.count(F.eq("cat", 0)) == 92 and idx.count(F.has_any("tags", [9])) == 2
+    idx.add(x[5:6], ids=[5])
+    assert idx.count(F.eq("cat", 1)) == 99  # id 1 moved to category 0, 5 kept its category 1
+    assert idx.search(x[5:6], 1, filter=F.eq("cat", 1)).ids[0, 0] == 5
+    # New items without a field have it missing: never matched, but matched by its negation.
+    idx.add(x[:2], ids=[1000, 1001])
+    assert idx.count(F.eq("cat", 0)) == 92 and idx.count(~F.isin("cat", [0, 1, 2, 3])) == 2
+    # A field added later is missing on older items.
+    idx.add(x[:1], ids=[2000], attributes={"price": [3.5]})
+    assert idx.count(F.range("price", 0, 10)) == 1
+    assert idx.attribute_fields == {"cat": "int", "tags": "tags", "price": "float"}
+
+
+def test_attributes_persist(tmp_path, backend, data):
+    x, q, attrs = data
+    idx = bg.HNSWIndex(DIM, metric="l2", backend=backend)
+    idx.add(x, attributes=attrs, threads=1)
+    idx.remove([0, 1, 2])
+    f = (F.eq("cat", 3) | F.has_any("tags", [5])) & F.range("num", 10, 80)
+    before = idx.search(q, 10, filter=f)
+    path = tmp_path / "a.bg"
+    idx.save(path)
+    for mmap in (False, True):
+        loaded = bg.load(path, mmap=mmap, backend=backend)
+        assert loaded.attribute_fields == idx.attribute_fields
+        after = loaded.search(q, 10, filter=f)
+        assert np.array_equal(before.ids, after.ids)
+        loaded.add(x[:5], ids=[10**6 + i for i in range(5)],
+                   attributes={"cat": [3] * 5, "num": [50.0] * 5, "year": [2000] * 5,
+                               "tags": [[]] * 5})
+        assert loaded.count(F.eq("cat", 3)) == idx.count(F.eq("cat", 3)) + 5
+    clone = pickle.loads(pickle.dumps(idx))
+    assert np.array_equal(clone.search(q, 10, filter=f).ids, before.ids)
+
+
+def test_bad_filters_and_attributes(backend):
+    idx = bg.FlatIndex(4, metric="l2", backend=backend)
+    x = np.eye(4, dtype=np.float32)
+    idx.add(x, attributes={"cat": [1, 2, 3, 4], "tags": [[1], [], [2, 3], [1]], "p": [0.5] * 4})
+    with pytest.raises(bg.BitgraphValueError, match="unknown filter field 'nope'"):
+        idx.search(x, 2, filter=F.eq("nope", 1))
+    with pytest.raises(bg.BitgraphTypeError, match="holds ints"):
+        idx.search(x, 2, filter=F.eq("cat", 2.5))
+    with pytest.raises(bg.BitgraphTypeError, match="tags"):
+        idx.search(x, 2, filter=F.range("tags", 0, 1))
+    with pytest.raises(bg.BitgraphTypeError):
+        idx.search(x, 2, filter=F.has_any("cat", [1]))
+    with pytest.raises(bg.BitgraphTypeError):
+        F.eq("cat", "a")
+    with pytest.raises(bg.BitgraphTypeError):
+        F.isin("cat", [1.5])
+    with pytest.raises(bg.BitgraphTypeError):
+        F.ids(["a"])
+    with pytest.raises(bg.BitgraphValueError):
+        F.range("p", float("nan"), 1)
+    with pytest.raises(bg.BitgraphTypeError, match="truth value"):
+        bool(F.eq("cat", 1))
+    with pytest.raises(bg.BitgraphTypeError):
+        _ = F.eq("cat", 1) & "cat"
+    with pytest.raises(bg.BitgraphTypeError):
+        idx.search(x, 2, filter="cat == 1")
+    # Attribute values are checked before anything is added.
+    with pytest.raises(bg.BitgraphValueError, match="2 values for 1 vectors"):
+        idx.add(x[:1], attributes={"cat": [1, 2]})
+    with pytest.raises(bg.BitgraphTypeError, match="holds int values"):
+        idx.add(x[:1], attributes={"cat": [[1]]})
+    with pytest.raises(bg.BitgraphValueError, match="NaN"):
+        idx.add(x[:1], attributes={"p": [float("nan")]})
+    with pytest.raises(bg.BitgraphTypeError):
+        idx.add(x[:1], attributes={"s": ["text"]})
+    with pytest.raises(bg.BitgraphTypeError):
+        idx.add(x[:1], attributes=[1])
+    assert len(idx) == 4
+    # A float field accepts ints; ranges on int fields use integer bounds exactly.
+    idx.add(x[:1], attributes={"p": [2]})
+    assert idx.count(F.range("p", 1.5, 2.5)) == 1
+    assert idx.count(F.range("cat", 1.5, 3)) == 2
+
+
+def test_empty_index_and_empty_matches(backend):
+    idx = bg.HNSWIndex(4, metric="l2", backend=backend)
+    res = idx.search(np.ones((2, 4)), 3, filter=F.ids([1, 2]))
+    assert (res.ids == -1).all() and list(res.plans) == ["exact", "exact"]
+    idx.add(np.eye(4), attributes={"cat": [0, 0, 1, 1]})
+    res = idx.search(np.ones((2, 4)), 3, filter=F.eq("cat", 5))
+    assert (res.ids == -1).all() and np.isinf(res.distances).all()
+    res = idx.search(np.ones((1, 4)), 3, filter=F.eq("cat", 1))
+    assert sorted(res.ids[0][:2]) == [2, 3] and res.ids[0][2] == -1
+
+
+def test_backends_agree_on_filtered_search(data):
+    if len(bg.backend_info()["available"]) < 2:
+        pytest.skip("needs both backends")
+    x, q, attrs = data
+    f = F.range("num", 0, 30) & ~F.eq("cat", 2)
+    out = []
+    for backend in ("native", "numba"):
+        idx = bg.FlatIndex(DIM, metric="l2", backend=backend)
+        idx.add(x, attributes=attrs)
+        out.append(idx.search(q, 10, filter=f))
+    assert np.array_equal(out[0].ids, out[1].ids)
+    np.testing.assert_allclose(out[0].distances, out[1].distances, rtol=1e-5)
