@@ -150,9 +150,10 @@ def test_every_plan_keeps_recall(indexes, data, selectivity):
     mask = _mask(f, attrs, np.arange(N))
     truth = _exact(x, q, mask, 10)
     seen = set()
-    for cfg in (bg.PlannerConfig(exact_per_ef=0, acorn_below=1.0),
-                bg.PlannerConfig(exact_per_ef=0, acorn_below=0.0),
-                bg.PlannerConfig(exact_per_ef=1e9)):
+    for cfg in (bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=1.0),
+                bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=0.0),
+                bg.PlannerConfig(exact_per_ef=1e9, exact_per_ef_batched=0),
+                bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=1e9)):
         idx.planner = cfg
         res = idx.search(q, k=10, ef=64, filter=f)
         seen |= set(res.plans)
@@ -168,7 +169,8 @@ def test_every_plan_keeps_recall(indexes, data, selectivity):
 def test_planner_picks_exact_for_selective_and_walks_for_broad(indexes, data):
     _, q, _ = data
     idx = indexes["hnsw"]
-    idx.planner = bg.PlannerConfig(exact_per_ef=4)  # a small index: walks only above 256 matches
+    # a small index: walks only above 256 matches
+    idx.planner = bg.PlannerConfig(exact_per_ef=4, exact_per_ef_batched=4)
     assert set(idx.search(q, 10, filter=F.eq("cat", 7)).plans) == {"exact"}
     broad = idx.search(q, 10, filter=F.range("num", 0, 80))
     assert set(broad.plans) <= {"post-filter", "acorn"}
@@ -194,6 +196,20 @@ def test_per_query_filters(indexes, data):
         idx.search(q, k=5, filter=filters[:3])
     with pytest.raises(bg.BitgraphTypeError):
         idx.search(q, k=5, filter=["cat"] * len(q))
+
+
+def test_batched_exact_plan_matches_single_queries(indexes, data):
+    """A shared filter scanned for the whole batch (tiles) answers like one query at a time."""
+    _, q, _ = data
+    for idx in indexes.values():
+        f = F.range("num", 0, 40) & ~F.has_any("tags", [3])
+        batch = idx.search(q, 10, filter=f, threads=1)
+        assert set(batch.plans) == {"exact"}
+        for i in range(0, len(q), 7):
+            one = idx.search(q[i:i + 1], 10, filter=f, threads=1)
+            assert one.plans[0] == "exact"
+            assert np.array_equal(one.ids[0], batch.ids[i])
+            np.testing.assert_allclose(one.distances[0], batch.distances[i], rtol=1e-6)
 
 
 def test_attributes_follow_updates_and_removes(backend):

@@ -59,7 +59,7 @@ void bind_flat(py::module_& m) {
       .def(
           "search_filtered",
           [](FlatCore& self, const py::object& queries, size_t k, size_t ef, size_t threads,
-             const py::object& allowed, int64_t count, double, double, size_t) {
+             const py::object& allowed, int64_t count, double, double, double, size_t) {
             auto q = as_matrix<float>(queries, self.dim, "queries");
             require(k >= 1, "k must be >= 1");
             auto words = as_vector<uint64_t>(allowed, "allowed");
@@ -75,7 +75,8 @@ void bind_flat(py::module_& m) {
             return out.tuple();
           },
           py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"), py::arg("allowed"),
-          py::arg("count") = -1, py::arg("exact_per_ef") = 48.0, py::arg("acorn_below") = 0.3,
+          py::arg("count") = -1, py::arg("exact_per_ef") = 200.0,
+           py::arg("exact_per_ef_batched") = 2000.0, py::arg("acorn_below") = 0.05,
           py::arg("seeds") = 8)
       .def("evaluate_filter",
            [](FlatCore& self, const py::object& ops, const py::object& entries) {

@@ -8,6 +8,7 @@
 #include "core/topk.hpp"
 #include "filter/bitset_program.hpp"
 #include "filter/exact_scan.hpp"
+#include "flat/tile_scan.hpp"
 
 namespace bitgraph {
 
@@ -39,31 +40,11 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
 
 namespace {
 
-// Batches with at least this many queries per thread use the transposed-tile kernels: each
-// decoded row block is then reused by enough queries to pay for its transposition.
-constexpr size_t kMinQueriesForTiles = 8;
-
 // Keeps the admissible rows of one query's distances to rows [begin, begin + n).
 template <class Admissible>
 inline void collect(const float* dists, size_t begin, size_t n, const Admissible& admissible,
                     TopK& top) {
-  for (size_t j = 0; j < n; ++j) {
-    if (top.full() && !(dists[j] < top.worst())) continue;
-    const uint32_t slot = uint32_t(begin + j);
-    if (admissible(slot)) top.push(dists[j], slot);
-  }
-}
-
-// The same over a run of 16-row tiles, skipping every tile whose smallest distance cannot
-// enter the full top-k (after the first blocks almost all of them: one compare per 16 rows).
-template <class Admissible>
-inline void collect_tiles(const float* dists, const float* tile_min, size_t begin, size_t n,
-                          const Admissible& admissible, TopK& top) {
-  for (size_t t = 0; t * kTileRows < n; ++t) {
-    if (top.full() && !(tile_min[t] < top.worst())) continue;
-    const size_t first = t * kTileRows;
-    collect(dists + first, begin + first, std::min(kTileRows, n - first), admissible, top);
-  }
+  collect_rows(dists, nullptr, begin, n, admissible, top);
 }
 
 }  // namespace
@@ -77,15 +58,8 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
     return !deleted_[slot] && (!filter || filter->allows(slot));
   };
   const size_t dim = store_.dim();
-  // rescore: the tile kernels sum each distance in another order than the row kernels, so the
-  // k found are scored again with the row kernel. A query's distances then never depend on
-  // the batch it came in (the tiles only choose the candidates).
-  auto write_results = [&](TopK& top, size_t qi, bool rescore) {
-    std::vector<Scored> found = top.sorted();
-    if (rescore) {
-      for (Scored& f : found) f.dist = store_.distance(queries + qi * dim, f.id);
-      std::sort(found.begin(), found.end(), closer);
-    }
+  auto write_results = [&](TopK& top, size_t qi) {
+    const std::vector<Scored>& found = top.sorted();
     int64_t* ol = out_labels + qi * k;
     float* od = out_dists + qi * k;
     for (size_t j = 0; j < k; ++j) {
@@ -93,52 +67,14 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
       od[j] = j < found.size() ? found[j].dist : std::numeric_limits<float>::infinity();
     }
   };
-  const KernelTable& kernels = active_kernels();
   const size_t per_thread = (nq + threads - 1) / threads;
 
-  if (store_.kind() != StorageKind::kInt8 && per_thread >= kMinQueriesForTiles) {
-    // Batches: each thread owns a run of queries and walks the rows in blocks that fit in L2.
-    // A block is decoded to float32 and transposed into 16-row tiles once, then scored against
-    // all of the thread's queries, several at a time, with no horizontal sums (kernels.hpp).
-    // int8 keeps the row kernels: its distances use the stored scale and norm exactly.
-    const size_t rows_per_block =
-        std::clamp<size_t>((128u << 10) / (dim * sizeof(float)) / kTileRows, 1, 256) * kTileRows;
-    const size_t group = kernels.tile_queries;
-    const DistTilesFn tiles_fn = kernels.tiles[int(store_.metric())];
-    const size_t n_chunks = (nq + per_thread - 1) / per_thread;
-    parallel_for(n_chunks, threads, 1, [&](size_t chunk, size_t) {
-      const size_t q0 = chunk * per_thread, q1 = std::min(nq, q0 + per_thread);
-      std::vector<TopK> tops(q1 - q0);
-      for (TopK& top : tops) top.reset(k);
-      std::vector<float> tiles(rows_per_block * dim);
-      std::vector<float> dists(group * rows_per_block);
-      std::vector<float> tile_min(group * (rows_per_block / kTileRows));
-      std::vector<float> decoded(dim);
-      std::vector<const float*> group_queries(group);
-      for (size_t begin = 0; begin < n_slots_; begin += rows_per_block) {
-        const size_t n = std::min(rows_per_block, n_slots_ - begin);
-        const size_t n_tiles = (n + kTileRows - 1) / kTileRows;
-        for (size_t r = 0; r < n_tiles * kTileRows; ++r) {
-          float* tile = tiles.data() + (r / kTileRows) * dim * kTileRows + r % kTileRows;
-          if (r < n) {
-            const float* v = store_.as_query(begin + r, decoded);
-            for (size_t d = 0; d < dim; ++d) tile[d * kTileRows] = v[d];
-          } else {
-            for (size_t d = 0; d < dim; ++d) tile[d * kTileRows] = 0.0f;  // padding lanes
-          }
-        }
-        for (size_t g = q0; g < q1; g += group) {
-          const size_t m = std::min(group, q1 - g);
-          for (size_t j = 0; j < m; ++j) group_queries[j] = queries + (g + j) * dim;
-          tiles_fn(group_queries.data(), m, tiles.data(), n_tiles, dim, dists.data(),
-                   rows_per_block, tile_min.data());
-          for (size_t j = 0; j < m; ++j)
-            collect_tiles(dists.data() + j * rows_per_block, tile_min.data() + j * n_tiles,
-                          begin, n, admissible, tops[g + j - q0]);
-        }
-      }
-      for (size_t qi = q0; qi < q1; ++qi) write_results(tops[qi - q0], qi, true);
-    });
+  if (use_tiles(store_, nq, threads)) {
+    // Batches: the transposed-tile kernels, each query's k found rescored below.
+    std::vector<TopK> tops(nq);
+    for (TopK& top : tops) top.reset(k);
+    tile_scan(store_, nullptr, n_slots_, queries, nq, threads, admissible, tops);
+    write_rescored(store_, tops, queries, k, labels_.data(), threads, out_labels, out_dists);
     return;
   }
 
@@ -162,7 +98,7 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
         collect(dists.data(), begin, n, admissible, tops[qi - q0]);
       }
     }
-    for (size_t qi = q0; qi < q1; ++qi) write_results(tops[qi - q0], qi, false);
+    for (size_t qi = q0; qi < q1; ++qi) write_results(tops[qi - q0], qi);
   });
 }
 
@@ -192,6 +128,16 @@ void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
   }
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
   const size_t dim = store_.dim();
+  if (use_tiles(store_, nq, threads)) {
+    const std::vector<uint32_t> rows =
+        set_slots(filter.bits, filter.words, n_slots_, deleted_.data(), matches);
+    std::vector<TopK> tops(nq);
+    for (TopK& top : tops) top.reset(k);
+    tile_scan(store_, rows.data(), rows.size(), queries, nq, threads,
+              [](uint32_t) { return true; }, tops);
+    write_rescored(store_, tops, queries, k, labels_.data(), threads, out_labels, out_dists);
+    return;
+  }
   parallel_for(nq, std::max<size_t>(1, threads), 1, [&](size_t qi, size_t) {
     thread_local std::vector<uint32_t> ids;
     thread_local std::vector<float> dists;

@@ -54,8 +54,9 @@ enum class FilterPlan : int8_t {
 
 // Planner thresholds (python/bitgraph/planner.py documents and calibrates them).
 struct PlannerParams {
-  double exact_per_ef = 48.0;  // exact scan when matches <= exact_per_ef * ef
-  double acorn_below = 0.3;    // ACORN walk below this selectivity, post-filter walk above
+  double exact_per_ef = 200.0;  // one query: exact scan when matches <= exact_per_ef * ef
+  double exact_per_ef_batched = 2000.0;  // same for batches scanned with the tile kernels
+  double acorn_below = 0.05;   // ACORN walk below this selectivity, post-filter walk above
   size_t seeds = 8;            // entry points drawn from the matching set for ACORN walks
 };
 

@@ -122,8 +122,8 @@ class FlatCore(SlotCore):
         return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted,
                                self._n_slots)
 
-    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=48.0,
-                        acorn_below=0.3, seeds=8):
+    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=200.0,
+                        exact_per_ef_batched=2000.0, acorn_below=0.05, seeds=8):
         """Exact filtered k-NN: ``(labels, dists, plan codes (all exact), nodes scored)``."""
         queries, n_slots, arr, out, bits, matches = prepare_filtered(self, queries, k, allowed,
                                                                      count)

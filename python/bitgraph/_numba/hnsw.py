@@ -161,8 +161,8 @@ class HNSWCore(SlotCore):
         n_slots = self._n_slots
         return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots)
 
-    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=48.0,
-                        acorn_below=0.3, seeds=8):
+    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=200.0,
+                        exact_per_ef_batched=2000.0, acorn_below=0.05, seeds=8):
         """Planned filtered k-NN: ``(labels, dists, plan codes int8, nodes scored int64)``."""
         queries, n_slots, arr, out, bits, matches = prepare_filtered(self, queries, k, allowed,
                                                                      count)
@@ -170,6 +170,9 @@ class HNSWCore(SlotCore):
         if nq == 0 or n_slots == 0:
             return out
         ef = max(1, min(max(int(ef), k), n_slots))
+        # Same plan choice as the native core (which scans shared-filter batches with tiles).
+        if (nq + threads - 1) // max(threads, 1) >= 8 and self.storage != "int8":
+            exact_per_ef = max(exact_per_ef, exact_per_ef_batched)
         threads = clamp_threads(threads, nq)
         tags, epochs = self._visited.acquire(threads, arr["rows"].shape[0])
         args = (arr["views"], self._spec, self._graph(arr), arr["meta"], arr["labels"], n_slots,
