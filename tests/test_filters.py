@@ -324,3 +324,27 @@ def test_backends_agree_on_filtered_search(data):
         out.append(idx.search(q, 10, filter=f))
     assert np.array_equal(out[0].ids, out[1].ids)
     np.testing.assert_allclose(out[0].distances, out[1].distances, rtol=1e-5)
+
+
+def test_backends_choose_the_same_plans(data):
+    """Both backends apply the same thresholds (incl. the batched one) to the same inputs."""
+    if len(bg.backend_info()["available"]) < 2:
+        pytest.skip("needs both backends")
+    x, q, attrs = data
+    filters = [F.eq("cat", 4), F.range("num", 0, 30), F.range("num", 0, 95)]
+    cfg = bg.PlannerConfig(exact_per_ef=2, exact_per_ef_batched=10, acorn_below=0.5)
+    runs = {}
+    for backend in ("native", "numba"):
+        idx = bg.HNSWIndex(DIM, metric="l2", backend=backend)
+        idx.add(x, attributes=attrs, threads=1)
+        idx.planner = cfg
+        runs[backend] = [(idx.search(q, 10, ef=32, filter=f, threads=1),
+                          idx.search(q[:2], 10, ef=32, filter=f, threads=1)) for f in filters]
+    def kind(plans):  # a walk may end in the exact fallback on one backend and not the other
+        return ["exact" if p == "exact" else "walk" for p in plans]
+
+    for (nb, ns), (mb, ms) in zip(runs["native"], runs["numba"]):
+        assert kind(nb.plans) == kind(mb.plans)
+        assert kind(ns.plans) == kind(ms.plans)
+        if set(nb.plans) == {"exact"}:
+            assert np.array_equal(nb.ids, mb.ids)

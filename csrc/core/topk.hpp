@@ -18,6 +18,12 @@ inline bool closer(const Scored& a, const Scored& b) {
   return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
 }
 
+// `closer` as a type: the heap algorithms inline it (through a function pointer they did not:
+// 18% of a small batched flat search went to the out-of-line call).
+struct Closer {
+  bool operator()(const Scored& a, const Scored& b) const { return closer(a, b); }
+};
+
 // Keeps the k smallest distances seen. worst() is the admission bound once full.
 class TopK {
  public:
@@ -28,16 +34,16 @@ class TopK {
   void push(float dist, uint32_t id) {
     if (heap_.size() < k_) {
       heap_.push_back({dist, id});
-      std::push_heap(heap_.begin(), heap_.end(), closer);
+      std::push_heap(heap_.begin(), heap_.end(), Closer{});
     } else if (closer({dist, id}, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), closer);
+      std::pop_heap(heap_.begin(), heap_.end(), Closer{});
       heap_.back() = {dist, id};
-      std::push_heap(heap_.begin(), heap_.end(), closer);
+      std::push_heap(heap_.begin(), heap_.end(), Closer{});
     }
   }
   // Sorts in place, closest first; the heap is unusable afterwards until reset().
   const std::vector<Scored>& sorted() {
-    std::sort_heap(heap_.begin(), heap_.end(), closer);
+    std::sort_heap(heap_.begin(), heap_.end(), Closer{});
     return heap_;
   }
 

@@ -105,7 +105,7 @@ inline void write_rescored(const VectorStore& store, std::vector<TopK>& tops,
   parallel_for(tops.size(), std::max<size_t>(threads, 1), 64, [&](size_t qi, size_t) {
     std::vector<Scored> found = tops[qi].sorted();
     for (Scored& f : found) f.dist = store.distance(queries + qi * store.dim(), f.id);
-    std::sort(found.begin(), found.end(), closer);
+    std::sort(found.begin(), found.end(), Closer{});
     for (size_t j = 0; j < k; ++j) {
       out_labels[qi * k + j] = j < found.size() ? labels[found[j].id] : -1;
       out_dists[qi * k + j] =

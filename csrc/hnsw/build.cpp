@@ -246,7 +246,7 @@ void HnswIndex::link_back(uint32_t owner, uint32_t node, float dist, int level, 
   for (size_t j = 0; j < cnt; ++j) s.ids[j] = uint32_t(ll[1 + j]);
   store_.distances(ov, s.ids.data(), cnt, s.dists.data());
   for (size_t j = 0; j < cnt; ++j) s.relink.push_back({s.dists[j], s.ids[j]});
-  std::sort(s.relink.begin(), s.relink.end(), closer);
+  std::sort(s.relink.begin(), s.relink.end(), Closer{});
   select_neighbors(s.relink, cap, s);
   for (size_t j = 0; j < s.relink.size(); ++j) ll[1 + j] = int32_t(s.relink[j].id);
   ll[0] = int32_t(s.relink.size());
