@@ -22,6 +22,9 @@ import bitgraph as bg
 
 from .datasets import load_dataset
 
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "bitgraph-bench",
+                             "planner-probe-glove.bg")
+
 PLANS = {
     "acorn": bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=1.0),
     "post-filter": bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=0.0),
@@ -35,8 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--efs", default="16,32,64,128,256")
     ap.add_argument("--single", action="store_true", help="one query per search call")
-    ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "bitgraph-bench",
-                                                    "planner-probe-glove.bg"))
+    ap.add_argument("--cache", default=DEFAULT_CACHE)
     args = ap.parse_args(argv)
     ds = load_dataset("glove-50-angular")
     base, queries = ds.base, ds.queries[: args.queries]
