@@ -348,3 +348,50 @@ def test_backends_choose_the_same_plans(data):
         assert kind(ns.plans) == kind(ms.plans)
         if set(nb.plans) == {"exact"}:
             assert np.array_equal(nb.ids, mb.ids)
+
+
+@pytest.mark.parametrize("storage", ["float32", "float16", "int8"])
+@pytest.mark.parametrize("kind", ["hnsw", "flat"])
+def test_filtered_search_on_every_storage(data, backend, storage, kind):
+    x, q, attrs = data
+    cls = bg.HNSWIndex if kind == "hnsw" else bg.FlatIndex
+    idx = cls(DIM, metric="l2", storage=storage, backend=backend)
+    idx.add(x, attributes=attrs, threads=1)
+    exact = bg.FlatIndex(DIM, metric="l2", storage=storage, backend=backend)
+    exact.add(x, attributes=attrs)
+    for f in (F.eq("cat", 5), F.range("num", 0, 30), F.range("num", 0, 90) & ~F.eq("cat", 1)):
+        mask = _mask(f, attrs, np.arange(N))
+        for batch in (q, q[:1]):  # tiled batch plan and one-query plans
+            res = idx.search(batch, 10, filter=f, threads=1)
+            assert np.isin(res.ids[res.ids >= 0], np.flatnonzero(mask)).all()
+            assert (res.counts == min(10, int(mask.sum()))).all()
+            truth = exact.search(batch, 10, filter=f).ids
+            hits = sum(len(set(a) & set(b)) for a, b in zip(res.ids, truth))
+            assert hits / truth.size >= 0.95, (storage, kind, f)
+
+
+def test_slots_without_recorded_attributes_never_match(backend):
+    """Slots past the attribute rows (an add still running) are outside every filter, even
+    a negation."""
+    idx = bg.FlatIndex(4, metric="l2", backend=backend)
+    idx.add(np.eye(4), attributes={"cat": [0, 1, 2, 3]})
+    with idx._attr_lock:
+        ops, entries = idx._attributes.compile(~F.eq("cat", 0), idx._slots_of)
+    bits, count = idx._core.evaluate_filter(ops, entries, 4)
+    assert count == 3
+    bits, count = idx._core.evaluate_filter(ops, entries, 2)
+    assert count == 1 and int(bits[0]) == 0b10
+
+
+def test_many_distinct_filters_in_chunks(indexes, data, monkeypatch):
+    """Per-query filters are evaluated in chunks bounded in memory; chunking changes nothing."""
+    _, q, _ = data
+    idx = indexes["hnsw"]
+    filters = [F.range("num", i, i + 30) for i in range(len(q))]
+    whole = idx.search(q, 10, filter=filters)
+    monkeypatch.setattr(type(idx), "_filters_per_call", lambda self: 7)
+    chunked = idx.search(q, 10, filter=filters)
+    assert np.array_equal(whole.ids, chunked.ids) and list(whole.plans) == list(chunked.plans)
+    none = idx.search(q[:3], 10, filter=[None, None, None])
+    assert list(none.plans) == ["unfiltered"] * 3
+    assert np.array_equal(none.ids, idx.search(q[:3], 10).ids)

@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -76,20 +77,31 @@ inline FilterArg filter_arg(const py::object& allowed) {
   return f;
 }
 
-// Evaluates a compiled filter program with `index.evaluate_filter` (HnswIndex or FlatIndex):
-// returns (bitset uint64 array, number of matches).
+// Evaluates a compiled filter program with `index.evaluate_filter` (HnswIndex or FlatIndex)
+// over the slots below `limit` into `out` (a 1-d uint64 array of at least
+// bitset_words(min(limit, n_slots)) words; a fresh one when None). Returns (bitset, matches).
 template <class Index>
 py::tuple evaluate_filter_with(const Index& index, const py::object& ops_obj,
-                               const py::object& entries_obj) {
+                               const py::object& entries_obj, size_t limit,
+                               const py::object& out_obj) {
   auto ops = CArray<int64_t>::ensure(ops_obj);
   require(ops && ops.ndim() == 2 && ops.shape(1) == 3, "ops must be an (n, 3) int64 array");
   auto entries = as_vector<int32_t>(entries_obj, "entries");
-  py::array_t<uint64_t> bits(py::ssize_t((index.n_slots() + 63) / 64));
+  const size_t words = (std::min(limit, index.n_slots()) + 63) / 64;
+  py::array_t<uint64_t> bits;
+  if (out_obj.is_none()) {
+    bits = py::array_t<uint64_t>(py::ssize_t(words));
+  } else {
+    bits = py::array_t<uint64_t>::ensure(out_obj);
+    require(bits && bits.ndim() == 1 && size_t(bits.shape(0)) >= words &&
+                (bits.flags() & py::array::c_style) && bits.writeable(),
+            "out must be a writeable C-contiguous uint64 array of the bitset size");
+  }
   size_t count;
   {
     py::gil_scoped_release nogil;
     count = index.evaluate_filter(ops.data(), size_t(ops.shape(0)), entries.data(),
-                                  size_t(entries.shape(0)), bits.mutable_data());
+                                  size_t(entries.shape(0)), limit, bits.mutable_data());
   }
   return py::make_tuple(bits, count);
 }
@@ -108,13 +120,40 @@ struct FilteredOut {
   py::tuple tuple() const { return py::make_tuple(labels, dists, plans, scored); }
 };
 
-inline SlotFilter slot_filter(const CArray<uint64_t>& words, int64_t count) {
+// The grouped filters of a filtered search: bitsets (n_filters, words), their match counts
+// (-1: count them) and group offsets (n_filters + 1, ending at nq).
+struct FilterGroups {
+  CArray<uint64_t> words;
+  std::vector<SlotFilter> filters;
+  std::vector<size_t> offsets;
+};
+
+inline FilterGroups filter_groups(const py::object& allowed, const py::object& counts_obj,
+                                  const py::object& offsets_obj, size_t nq) {
+  FilterGroups g;
+  g.words = CArray<uint64_t>::ensure(allowed);
+  require(g.words && g.words.ndim() == 2, "allowed must be a 2-d uint64 array (one row per filter)");
+  auto counts = as_vector<int64_t>(counts_obj, "counts");
+  auto offsets = as_vector<int64_t>(offsets_obj, "offsets");
+  const size_t n = size_t(g.words.shape(0)), w = size_t(g.words.shape(1));
+  require(size_t(counts.shape(0)) == n && size_t(offsets.shape(0)) == n + 1,
+          "one count per filter and n_filters + 1 offsets are required");
   static const uint64_t kNone = 0;
-  SlotFilter f;
-  f.bits = words.shape(0) ? words.data() : &kNone;
-  f.words = size_t(words.shape(0));
-  f.count = count < 0 ? SlotFilter::kUnknownCount : size_t(count);
-  return f;
+  for (size_t i = 0; i < n; ++i) {
+    SlotFilter f;
+    f.bits = w ? g.words.data() + i * w : &kNone;
+    f.words = w;
+    f.count = counts.data()[i] < 0 ? SlotFilter::kUnknownCount : size_t(counts.data()[i]);
+    g.filters.push_back(f);
+  }
+  for (size_t i = 0; i <= n; ++i) {
+    const int64_t o = offsets.data()[i];
+    require(o >= 0 && size_t(o) <= nq && (i == 0 ? o == 0 : o >= offsets.data()[i - 1]) &&
+                (i < n || size_t(o) == nq),
+            "offsets must rise from 0 to the number of queries");
+    g.offsets.push_back(size_t(o));
+  }
+  return g;
 }
 
 void bind_hnsw(py::module_& m);

@@ -59,29 +59,32 @@ void bind_flat(py::module_& m) {
       .def(
           "search_filtered",
           [](FlatCore& self, const py::object& queries, size_t k, size_t ef, size_t threads,
-             const py::object& allowed, int64_t count, double, double, double, size_t) {
+             const py::object& allowed, const py::object& counts, const py::object& offsets,
+             double, double, double, size_t) {
             auto q = as_matrix<float>(queries, self.dim, "queries");
             require(k >= 1, "k must be >= 1");
-            auto words = as_vector<uint64_t>(allowed, "allowed");
             const size_t nq = q.shape(0);
+            FilterGroups groups = filter_groups(allowed, counts, offsets, nq);
             FilteredOut out(nq, k);
-            SlotFilter f = slot_filter(words, count);
             {
               py::gil_scoped_release nogil;
-              self.index->search_filtered(q.data(), nq, k, threads, f, out.labels.mutable_data(),
-                                          out.dists.mutable_data(), out.plans.mutable_data(),
-                                          out.scored.mutable_data());
+              self.index->search_filtered(q.data(), nq, k, threads, groups.filters.data(),
+                                          groups.offsets.data(), groups.filters.size(),
+                                          out.labels.mutable_data(), out.dists.mutable_data(),
+                                          out.plans.mutable_data(), out.scored.mutable_data());
             }
             return out.tuple();
           },
           py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"), py::arg("allowed"),
-          py::arg("count") = -1, py::arg("exact_per_ef") = 200.0,
-           py::arg("exact_per_ef_batched") = 2000.0, py::arg("acorn_below") = 0.05,
+          py::arg("counts"), py::arg("offsets"), py::arg("exact_per_ef") = 200.0,
+          py::arg("exact_per_ef_batched") = 2000.0, py::arg("acorn_below") = 0.05,
           py::arg("seeds") = 8)
       .def("evaluate_filter",
-           [](FlatCore& self, const py::object& ops, const py::object& entries) {
-             return evaluate_filter_with(*self.index, ops, entries);
-           })
+           [](FlatCore& self, const py::object& ops, const py::object& entries, size_t limit,
+              const py::object& out) {
+             return evaluate_filter_with(*self.index, ops, entries, limit, out);
+           },
+           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none())
       .def("remove",
            [](FlatCore& self, const py::object& labels) {
              auto l = as_vector<int64_t>(labels, "labels");

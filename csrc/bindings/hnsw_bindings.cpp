@@ -34,19 +34,19 @@ py::tuple search(HnswCore& self, const py::object& queries, size_t k, size_t ef,
 }
 
 py::tuple search_filtered(HnswCore& self, const py::object& queries, size_t k, size_t ef,
-                          size_t threads, const py::object& allowed, int64_t count,
-                          double exact_per_ef, double exact_per_ef_batched, double acorn_below,
-                          size_t seeds) {
+                          size_t threads, const py::object& allowed, const py::object& counts,
+                          const py::object& offsets, double exact_per_ef,
+                          double exact_per_ef_batched, double acorn_below, size_t seeds) {
   auto q = as_matrix<float>(queries, self.index->params().dim, "queries");
   require(k >= 1, "k must be >= 1");
-  auto words = as_vector<uint64_t>(allowed, "allowed");
   const size_t nq = q.shape(0);
+  FilterGroups groups = filter_groups(allowed, counts, offsets, nq);
   FilteredOut out(nq, k);
   PlannerParams planner{exact_per_ef, exact_per_ef_batched, acorn_below, seeds};
-  SlotFilter f = slot_filter(words, count);
   {
     py::gil_scoped_release nogil;
-    self.index->search_filtered(q.data(), nq, k, ef, threads, f, planner,
+    self.index->search_filtered(q.data(), nq, k, ef, threads, groups.filters.data(),
+                                groups.offsets.data(), groups.filters.size(), planner,
                                 out.labels.mutable_data(), out.dists.mutable_data(),
                                 out.plans.mutable_data(), out.scored.mutable_data());
   }
@@ -82,13 +82,15 @@ void bind_hnsw(py::module_& m) {
       .def("search", &search, py::arg("queries"), py::arg("k"), py::arg("ef"),
            py::arg("threads") = 1, py::arg("allowed") = py::none())
       .def("search_filtered", &search_filtered, py::arg("queries"), py::arg("k"), py::arg("ef"),
-           py::arg("threads"), py::arg("allowed"), py::arg("count") = -1,
+           py::arg("threads"), py::arg("allowed"), py::arg("counts"), py::arg("offsets"),
            py::arg("exact_per_ef") = 200.0,
            py::arg("exact_per_ef_batched") = 2000.0, py::arg("acorn_below") = 0.05, py::arg("seeds") = 8)
       .def("evaluate_filter",
-           [](HnswCore& self, const py::object& ops, const py::object& entries) {
-             return evaluate_filter_with(*self.index, ops, entries);
-           })
+           [](HnswCore& self, const py::object& ops, const py::object& entries, size_t limit,
+              const py::object& out) {
+             return evaluate_filter_with(*self.index, ops, entries, limit, out);
+           },
+           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none())
       .def(
           "remove",
           [](HnswCore& self, const py::object& labels) {

@@ -103,52 +103,72 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
 }
 
 size_t FlatIndex::evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                                  size_t n_entries, uint64_t* out) const {
+                                  size_t n_entries, size_t limit, uint64_t* out) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
   return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries,
-                                   n_deleted_ ? deleted_.data() : nullptr, n_slots_, out);
+                                   n_deleted_ ? deleted_.data() : nullptr,
+                                   std::min(limit, n_slots_), out);
 }
 
 void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t threads,
-                                const SlotFilter& filter, int64_t* out_labels, float* out_dists,
+                                const SlotFilter* filters, const size_t* group_offsets,
+                                size_t n_filters, int64_t* out_labels, float* out_dists,
                                 int8_t* out_plans, int64_t* out_scored) const {
-  size_t matches = filter.count;
-  {
-    std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-    if (matches == SlotFilter::kUnknownCount)
-      matches = popcount_words(filter.bits, std::min(filter.words, bitset_words(n_slots_)));
-  }
+  const size_t dim = store_.dim();
   std::fill(out_plans, out_plans + nq, int8_t(FilterPlan::kExact));
-  std::fill(out_scored, out_scored + nq, int64_t(matches));
-  // Broad filters: the batched full scan (tile kernels) beats gathering a large share of
-  // rows one by one.
-  if (matches * 8 > n_slots_) {
-    search(queries, nq, k, threads, &filter, out_labels, out_dists);
-    return;
+  std::vector<SlotFilter> fs(filters, filters + n_filters);
+  std::vector<uint32_t> filter_of(nq);
+  std::vector<uint32_t> one_by_one;  // queries scanned one at a time (gathering matches)
+  for (size_t g = 0; g < n_filters; ++g) {
+    const size_t q0 = group_offsets[g], q1 = group_offsets[g + 1];
+    SlotFilter& f = fs[g];
+    size_t n_slots;
+    {
+      std::shared_lock<std::shared_mutex> shared(buffers_mu_);
+      n_slots = n_slots_;
+      if (f.count == SlotFilter::kUnknownCount)
+        f.count = popcount_words(f.bits, std::min(f.words, bitset_words(n_slots_)));
+    }
+    std::fill(out_scored + q0, out_scored + q1, int64_t(f.count));
+    // Broad filters: the full scan (tile kernels for batches) beats gathering a large share
+    // of the rows one by one.
+    if (f.count * 8 > n_slots) {
+      search(queries + q0 * dim, q1 - q0, k, threads, &f, out_labels + q0 * k,
+             out_dists + q0 * k);
+      continue;
+    }
+    if (use_tiles(store_, q1 - q0, threads)) {
+      std::shared_lock<std::shared_mutex> shared(buffers_mu_);
+      const std::vector<uint32_t> rows =
+          set_slots(f.bits, f.words, n_slots_, deleted_.data(), f.count);
+      std::vector<TopK> tops(q1 - q0);
+      for (TopK& top : tops) top.reset(k);
+      tile_scan(store_, rows.data(), rows.size(), queries + q0 * dim, q1 - q0, threads,
+                [](uint32_t) { return true; }, tops);
+      write_rescored(store_, tops, queries + q0 * dim, k, labels_.data(), threads,
+                     out_labels + q0 * k, out_dists + q0 * k);
+      continue;
+    }
+    for (size_t i = q0; i < q1; ++i) {
+      filter_of[i] = uint32_t(g);
+      one_by_one.push_back(uint32_t(i));
+    }
   }
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  const size_t dim = store_.dim();
-  if (use_tiles(store_, nq, threads)) {
-    const std::vector<uint32_t> rows =
-        set_slots(filter.bits, filter.words, n_slots_, deleted_.data(), matches);
-    std::vector<TopK> tops(nq);
-    for (TopK& top : tops) top.reset(k);
-    tile_scan(store_, rows.data(), rows.size(), queries, nq, threads,
-              [](uint32_t) { return true; }, tops);
-    write_rescored(store_, tops, queries, k, labels_.data(), threads, out_labels, out_dists);
-    return;
-  }
-  parallel_for(nq, std::max<size_t>(1, threads), 1, [&](size_t qi, size_t) {
+  parallel_for(one_by_one.size(), std::max<size_t>(1, threads), 1, [&](size_t j, size_t) {
     thread_local std::vector<uint32_t> ids;
     thread_local std::vector<float> dists;
+    const size_t qi = one_by_one[j];
+    const SlotFilter& f = fs[filter_of[qi]];
     TopK top;
     top.reset(k);
-    exact_scan_bitset(store_, deleted_.data(), n_slots_, filter.bits, filter.words,
-                      queries + qi * dim, top, ids, dists);
+    exact_scan_bitset(store_, deleted_.data(), n_slots_, f.bits, f.words, queries + qi * dim,
+                      top, ids, dists);
     const auto& found = top.sorted();
-    for (size_t j = 0; j < k; ++j) {
-      out_labels[qi * k + j] = j < found.size() ? labels_[found[j].id] : -1;
-      out_dists[qi * k + j] = j < found.size() ? found[j].dist : std::numeric_limits<float>::infinity();
+    for (size_t j2 = 0; j2 < k; ++j2) {
+      out_labels[qi * k + j2] = j2 < found.size() ? labels_[found[j2].id] : -1;
+      out_dists[qi * k + j2] =
+          j2 < found.size() ? found[j2].dist : std::numeric_limits<float>::infinity();
     }
   });
 }

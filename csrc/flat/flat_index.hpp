@@ -22,11 +22,13 @@ class FlatIndex {
               int64_t* out_labels, float* out_dists) const;
   // Exact filtered k-NN (plan kExact for every query): selective filters score only the
   // matching slots, broad ones scan everything and skip non-matching rows.
+  // Queries come grouped by filter as in HnswIndex::search_filtered.
   void search_filtered(const float* queries, size_t nq, size_t k, size_t threads,
-                       const SlotFilter& filter, int64_t* out_labels, float* out_dists,
-                       int8_t* out_plans, int64_t* out_scored) const;
+                       const SlotFilter* filters, const size_t* group_offsets, size_t n_filters,
+                       int64_t* out_labels, float* out_dists, int8_t* out_plans,
+                       int64_t* out_scored) const;
   size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                         size_t n_entries, uint64_t* out) const;
+                         size_t n_entries, size_t limit, uint64_t* out) const;
   void remove(const int64_t* labels, size_t n);
   void slots_of(const int64_t* labels, size_t n, int64_t* out) const;
 

@@ -19,6 +19,8 @@ namespace bitgraph {
 // Batches with at least this many queries per thread use the tiles: each decoded row block is
 // then reused by enough queries to pay for its transposition.
 constexpr size_t kMinQueriesForTiles = 8;
+// How far ahead tile_scan prefetches the rows of a slot list.
+constexpr size_t kPrefetchRows = 8;
 
 // Keeps the admissible rows of one query's distances to rows [begin, begin + n) of `rows`
 // (slot = rows ? rows[i] : i).
@@ -65,6 +67,12 @@ void tile_scan(const VectorStore& store, const uint32_t* rows, size_t n_rows,
       const size_t n_tiles = (n + kTileRows - 1) / kTileRows;
       for (size_t r = 0; r < n_tiles * kTileRows; ++r) {
         float* tile = tiles.data() + (r / kTileRows) * dim * kTileRows + r % kTileRows;
+        if (rows && r + kPrefetchRows < n) {
+          // Listed rows are scattered over the store: without this the copy below waits on
+          // a cache miss per row (46% of a 1%-selective grouped search, by perf).
+          const uint8_t* ahead = store.row(rows[begin + r + kPrefetchRows]);
+          for (size_t off = 0; off < store.row_bytes(); off += 64) __builtin_prefetch(ahead + off);
+        }
         if (r < n) {
           const size_t slot = rows ? rows[begin + r] : begin + r;
           const float* v = store.as_query(slot, decoded);

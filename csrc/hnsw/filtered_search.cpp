@@ -33,37 +33,68 @@ struct FartherFirst {
 }  // namespace
 
 size_t HnswIndex::evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                                  size_t n_entries, uint64_t* out) const {
+                                  size_t n_entries, size_t limit, uint64_t* out) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
   return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries,
-                                   n_deleted_ ? deleted_.data() : nullptr, n_slots_, out);
+                                   n_deleted_ ? deleted_.data() : nullptr,
+                                   std::min(limit, n_slots_), out);
 }
 
 void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t ef,
-                                size_t threads, const SlotFilter& filter,
+                                size_t threads, const SlotFilter* filters,
+                                const size_t* group_offsets, size_t n_filters,
                                 const PlannerParams& planner, int64_t* out_labels,
                                 float* out_dists, int8_t* out_plans, int64_t* out_scored) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  SlotFilter f = filter;
-  if (f.count == SlotFilter::kUnknownCount)
-    f.count = popcount_words(f.bits, std::min(f.words, bitset_words(n_slots_)));
-  // A batch that shares the filter and is exactly scanned makes one tiled pass over the
-  // matches for all its queries (about 10x cheaper per query than a gather per query).
+  std::vector<SlotFilter> fs(filters, filters + n_filters);
+  for (SlotFilter& f : fs)
+    if (f.count == SlotFilter::kUnknownCount)
+      f.count = popcount_words(f.bits, std::min(f.words, bitset_words(n_slots_)));
+  const size_t dim = params_.dim;
   const size_t ef_k = std::max(ef, k);
-  if (entry_point_.load() >= 0 && f.count > 0 && use_tiles(store_, nq, threads) &&
-      double(f.count) <= planner.exact_per_ef_batched * double(ef_k)) {
-    const std::vector<uint32_t> rows = set_slots(f.bits, f.words, n_slots_, deleted_.data(), f.count);
-    std::vector<TopK> tops(nq);
-    for (TopK& top : tops) top.reset(k);
-    tile_scan(store_, rows.data(), rows.size(), queries, nq, threads,
-              [](uint32_t) { return true; }, tops);
-    write_rescored(store_, tops, queries, k, labels_.data(), threads, out_labels, out_dists);
-    std::fill(out_plans, out_plans + nq, int8_t(FilterPlan::kExact));
-    std::fill(out_scored, out_scored + nq, int64_t(rows.size()));
-    return;
+  std::vector<uint32_t> filter_of(nq);
+  std::vector<uint32_t> one_by_one;  // queries planned one at a time
+  one_by_one.reserve(nq);
+  std::vector<uint32_t> tiled;  // groups answered by one tiled exact pass each
+  for (size_t g = 0; g < n_filters; ++g) {
+    const size_t q0 = group_offsets[g], q1 = group_offsets[g + 1];
+    const SlotFilter& f = fs[g];
+    // A group that shares its filter and is exactly scanned makes one tiled pass over the
+    // matches for all its queries (about 10x cheaper per query than a gather per query).
+    if (entry_point_.load() >= 0 && f.count > 0 && use_tiles(store_, q1 - q0, 1) &&
+        double(f.count) <= planner.exact_per_ef_batched * double(ef_k)) {
+      tiled.push_back(uint32_t(g));
+      continue;
+    }
+    for (size_t i = q0; i < q1; ++i) {
+      filter_of[i] = uint32_t(g);
+      one_by_one.push_back(uint32_t(i));
+    }
   }
-  for_each_query(nq, threads, [&](size_t i, Scratch& s) {
-    search_one_filtered(queries + i * params_.dim, k, ef, f, planner, s,
+  auto scan_group = [&](size_t g, size_t group_threads) {
+    const size_t q0 = group_offsets[g], q1 = group_offsets[g + 1];
+    const SlotFilter& f = fs[g];
+    const std::vector<uint32_t> rows = set_slots(f.bits, f.words, n_slots_, deleted_.data(), f.count);
+    std::vector<TopK> tops(q1 - q0);
+    for (TopK& top : tops) top.reset(k);
+    tile_scan(store_, rows.data(), rows.size(), queries + q0 * dim, q1 - q0, group_threads,
+              [](uint32_t) { return true; }, tops);
+    write_rescored(store_, tops, queries + q0 * dim, k, labels_.data(), group_threads,
+                   out_labels + q0 * k, out_dists + q0 * k);
+    std::fill(out_plans + q0, out_plans + q1, int8_t(FilterPlan::kExact));
+    std::fill(out_scored + q0, out_scored + q1, int64_t(rows.size()));
+  };
+  // Few large groups: each one uses every thread; many small ones: one group per thread.
+  if (tiled.size() >= 2 * std::max<size_t>(threads, 1)) {
+    parallel_for(tiled.size(), threads, 1, [&](size_t j, size_t) { scan_group(tiled[j], 1); });
+  } else {
+    for (uint32_t g : tiled) scan_group(g, threads);
+  }
+  // The rest in one parallel pass, whatever their filters: many small groups then cost no
+  // more than one call.
+  for_each_query(one_by_one.size(), threads, [&](size_t j, Scratch& s) {
+    const size_t i = one_by_one[j];
+    search_one_filtered(queries + i * dim, k, ef, fs[filter_of[i]], planner, s,
                         out_labels + i * k, out_dists + i * k, out_plans + i, out_scored + i);
   });
 }

@@ -72,14 +72,17 @@ class HnswIndex {
   void search(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
               const SlotFilter* filter, int64_t* out_labels, float* out_dists) const;
   // Filtered k-NN: the planner picks a plan per query and reports it with the nodes scored.
+  // Queries come grouped by filter: group g is queries [group_offsets[g], group_offsets[g+1])
+  // and uses filters[g].
   void search_filtered(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
-                       const SlotFilter& filter, const PlannerParams& planner,
-                       int64_t* out_labels, float* out_dists, int8_t* out_plans,
-                       int64_t* out_scored) const;
-  // Evaluates a compiled filter program over the live slots (filter/bitset_program.hpp) into
-  // bitset_words(n_slots()) words; returns the number of matches.
+                       const SlotFilter* filters, const size_t* group_offsets, size_t n_filters,
+                       const PlannerParams& planner, int64_t* out_labels, float* out_dists,
+                       int8_t* out_plans, int64_t* out_scored) const;
+  // Evaluates a compiled filter program over the live slots below `limit` (the slots whose
+  // attributes are recorded: an add still in progress has slots without them, which even a
+  // NOT must not admit) into bitset_words(min(limit, n_slots())) words; returns the matches.
   size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                         size_t n_entries, uint64_t* out) const;
+                         size_t n_entries, size_t limit, uint64_t* out) const;
   // Tombstones the given labels; throws KeyError (and changes nothing) if one is unknown.
   void remove(const int64_t* labels, size_t n);
   // slot of each label, -1 when unknown or removed.

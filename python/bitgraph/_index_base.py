@@ -228,19 +228,43 @@ class _VectorIndex(ABC):
         dists = np.full((nq, k), np.inf, dtype=np.float32)
         codes = np.zeros(nq, dtype=np.int8)
         visited = np.zeros(nq, dtype=np.int64)
-        for filt, rows in _filter_groups(filter, nq):
-            sub = q if rows is None else q[rows]
-            where = slice(None) if rows is None else rows
-            if filt is None:
-                ids[where], dists[where] = self._core.search(sub, k, ef_val, threads, None)
-                continue
-            bits, count = self._evaluate(filt)
-            i, d, c, v = self._core.search_filtered(sub, k, ef_val, threads, bits, count,
-                                                    *self.planner.args())
-            ids[where], dists[where], codes[where], visited[where] = i, d, c, v
+        groups = _filter_groups(filter, nq)
+        for filt, rows in groups:
+            if filt is None:  # queries of a per-query list without a filter
+                where = slice(None) if rows is None else rows
+                ids[where], dists[where] = self._core.search(q[where], k, ef_val, threads, None)
+        filtered = [(f, rows) for f, rows in groups if f is not None]
+        for chunk in _chunks(filtered, self._filters_per_call()):
+            # One core call per chunk of distinct filters: its queries, grouped by filter.
+            with self._attr_lock:
+                limit = len(self._attributes)
+                ops, op_offsets, entries = self._attributes.compile_many(
+                    [f for f, _ in chunk], self._slots_of)
+            bits = np.empty((len(chunk), (limit + 63) // 64), dtype=np.uint64)
+            counts = np.empty(len(chunk), dtype=np.int64)
+            for i in range(len(chunk)):
+                counts[i] = self._core.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]],
+                                                       entries, limit, bits[i])[1]
+            if len(chunk) == 1 and chunk[0][1] is None:
+                order: Any = slice(None)
+                sub = q
+                offsets = np.array([0, nq], dtype=np.int64)
+            else:
+                parts = [np.arange(nq) if rows is None else rows for _, rows in chunk]
+                order = np.concatenate(parts)
+                sub = q[order]
+                offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+            i, d, c, v = self._core.search_filtered(sub, k, ef_val, threads, bits, counts,
+                                                    offsets, *self.planner.args())
+            ids[order], dists[order], codes[order], visited[order] = i, d, c, v
         names = plan_names(codes)
         names[codes == 0] = "unfiltered"
         return SearchResult(ids, self._user_distances(dists), names, visited)
+
+    def _filters_per_call(self) -> int:
+        """Distinct filters evaluated per core call: their bitsets stay under ~64 MiB."""
+        words = max(1, (int(self._core.n_slots) + 63) // 64)
+        return max(1, (64 << 20) // (8 * words))
 
     def _user_distances(self, dists: np.ndarray) -> np.ndarray:
         if self._metric == "cosine":
@@ -250,8 +274,9 @@ class _VectorIndex(ABC):
     def _evaluate(self, filt: Filter) -> tuple[np.ndarray, int]:
         """The filter as a bitset over slots (live matching items) and its match count."""
         with self._attr_lock:
+            limit = len(self._attributes)
             ops, entries = self._attributes.compile(filt, self._slots_of)
-        bits, count = self._core.evaluate_filter(ops, entries)
+        bits, count = self._core.evaluate_filter(ops, entries, limit)
         return bits, int(count)
 
     def _slots_of(self, ids: np.ndarray) -> np.ndarray:
@@ -389,6 +414,10 @@ def _filter_groups(filter: Any, nq: int) -> list[tuple[Filter | None, np.ndarray
         (f, _), = groups.values()
         return [(f, None)]
     return [(f, np.asarray(rows, dtype=np.int64)) for f, rows in groups.values()]
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _human_bytes(n: int) -> str:

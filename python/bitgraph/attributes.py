@@ -304,24 +304,77 @@ class AttributeStore:
                 scatter(self._isin_runs(f))
             elif op == "range":
                 col = self._column(f, ("int", "float"))
-                lo, hi = f._args
+                lo, hi = _range_bounds(col.kind, *f._args)
                 vals, perm = col.sorted_index()
-                if col.kind == "int":  # compare in int64: float64 would round large ids
-                    lo_i = np.int64(max(np.ceil(lo), INT_MISSING + 1)) if lo > -np.inf else INT_MISSING + 1
-                    hi_i = np.int64(min(np.floor(hi), np.iinfo(np.int64).max)) if hi < np.inf else np.iinfo(np.int64).max
-                    if lo_i > hi_i:
-                        scatter([])
-                        return
-                    a, b = np.searchsorted(vals, lo_i, "left"), np.searchsorted(vals, hi_i, "right")
-                else:
-                    a, b = np.searchsorted(vals, lo, "left"), np.searchsorted(vals, hi, "right")
-                scatter([perm[a:b]])
+                a, b = vals.searchsorted(lo, "left"), vals.searchsorted(hi, "right")
+                scatter([perm[a:max(a, b)]])
             else:  # pragma: no cover - constructors only make the ops above
                 raise BitgraphValueError(f"unknown filter op {op!r}")
 
         emit(filt)
         entries = np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
         return np.asarray(ops, dtype=np.int64).reshape(-1, 3), entries
+
+    def compile_many(self, filters: list[Filter], slots_of: Callable[[np.ndarray], np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Several filters as one batch of programs: ``(ops (n_ops, 3), op_offsets (n + 1),
+        entries)``; filter i is ``ops[op_offsets[i]:op_offsets[i + 1]]`` and its SCATTER
+        ranges index the shared ``entries``.
+
+        Single-leaf ``eq`` / ``range`` filters on the same field (one filter per query, e.g. a
+        tenant or category per request) are resolved with one vectorised binary search for all
+        of them; other expressions compile one by one.
+        """
+        n = len(filters)
+        ops_parts: list[np.ndarray] = [np.zeros((0, 3), np.int64)] * n
+        runs: list[list[np.ndarray]] = [[] for _ in range(n)]
+        simple: dict[str, list[int]] = {}
+        for i, f in enumerate(filters):
+            if f._op == "range" or (f._op == "isin" and f._args[0].size == 1):
+                col = self._column(f, ("int", "float"))
+                if f._op == "isin" and col.kind == "int" and f._args[0].dtype.kind not in "iu":
+                    self._isin_runs(f)  # raises the type error
+                simple.setdefault(f._field or "", []).append(i)
+        for field, members in simple.items():
+            col = self._cols[field]
+            vals, perm = col.sorted_index()
+            lo = np.empty(len(members), vals.dtype)
+            hi = np.empty(len(members), vals.dtype)
+            for j, i in enumerate(members):
+                f = filters[i]
+                if f._op == "isin":
+                    v = f._args[0][0]
+                    if col.kind == "int" and v == INT_MISSING:  # the missing marker: no match
+                        lo[j], hi[j] = np.iinfo(np.int64).max, INT_MISSING + 1
+                    else:
+                        lo[j] = hi[j] = v
+                else:
+                    lo[j], hi[j] = _range_bounds(col.kind, *f._args)
+            a = vals.searchsorted(lo, "left")
+            b = vals.searchsorted(hi, "right")
+            for j, i in enumerate(members):
+                runs[i] = [perm[a[j]:max(a[j], b[j])]]
+        entries_parts: list[np.ndarray] = []
+        size = 0
+        for i, f in enumerate(filters):
+            if f._op == "range" or (f._op == "isin" and f._args[0].size == 1):
+                r = runs[i][0]
+                ops_parts[i] = np.array([[OP_SCATTER, size, size + r.size]], np.int64)
+                entries_parts.append(r)
+                size += r.size
+            else:
+                ops, entries = self.compile(f, slots_of)
+                ops = ops.copy()
+                ops[ops[:, 0] == OP_SCATTER, 1:] += size
+                ops_parts[i] = ops
+                entries_parts.append(entries)
+                size += entries.size
+        offsets = np.zeros(n + 1, np.int64)
+        offsets[1:] = np.cumsum([o.shape[0] for o in ops_parts])
+        entries_all = (np.concatenate(entries_parts).astype(np.int32, copy=False)
+                       if entries_parts else np.zeros(0, np.int32))
+        return np.concatenate(ops_parts) if ops_parts else np.zeros((0, 3), np.int64), \
+            offsets, entries_all
 
     def _column(self, f: Filter, kinds: tuple[str, ...]) -> Any:
         col = self._cols.get(f._field or "")
@@ -342,6 +395,7 @@ class AttributeStore:
                 raise BitgraphTypeError(
                     f"{f!r}: field {f._field!r} holds ints, got {values.dtype} value(s)")
             values = values.astype(np.int64)
+            values = values[values != INT_MISSING]  # the missing marker matches nothing
         else:
             values = values.astype(np.float64)
         vals, perm = col.sorted_index()
@@ -378,6 +432,19 @@ class AttributeStore:
                     raise ValueError(f"attribute {name!r} has the wrong dtype or length")
                 store._cols[name] = _ScalarColumn(kind, vals)
         return store
+
+
+def _range_bounds(kind: str, lo: float, hi: float) -> tuple[Any, Any]:
+    """The closed range's bounds in the column's own type (int64 for int fields: float64 would
+    round large values), missing values excluded."""
+    if kind != "int":
+        return lo, hi
+    top = np.iinfo(np.int64).max
+    if lo > top or hi < INT_MISSING + 1:  # outside every int64 value: an empty range
+        return np.int64(top), np.int64(INT_MISSING + 1)
+    lo_i = np.int64(max(np.ceil(lo), INT_MISSING + 1)) if lo > -np.inf else np.int64(INT_MISSING + 1)
+    hi_i = np.int64(min(np.floor(hi), top)) if hi < np.inf else np.int64(top)
+    return lo_i, hi_i
 
 
 def _empty_column(kind: str, n: int) -> _Column:

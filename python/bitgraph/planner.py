@@ -4,7 +4,7 @@ For each query with a filter matching ``|S|`` live items, the backend picks one 
 
 - ``"exact"``: ``|S| <= k`` or ``|S| <= exact_per_ef * ef``: score every match (recall 1.0;
   cheaper than a graph walk for selective filters). A batch sharing one filter with at least
-  8 queries per thread is scanned in one tiled pass over the matches (the FlatIndex kernels),
+  8 queries is scanned in one tiled pass over the matches (the FlatIndex kernels),
   about 10x cheaper per query, so it uses the larger ``exact_per_ef_batched``;
 - ``"acorn"``: selectivity ``|S| / size < acorn_below``: walk the predicate subgraph (only
   matching nodes are scored; non-matching neighbours are looked through, two hops), starting

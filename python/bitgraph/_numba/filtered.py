@@ -86,13 +86,19 @@ def count_bits(bits, words):
     return c
 
 
-def evaluate_filter(ops, entries, deleted, n_deleted, n_slots):
-    """``(bitset uint64, matches)`` of a compiled filter program over live slots."""
+def evaluate_filter(ops, entries, deleted, n_deleted, n_slots, out=None):
+    """``(bitset uint64, matches)`` of a compiled filter program over live slots ``< n_slots``
+    (written into ``out`` when given)."""
     from ..errors import BitgraphValueError
 
     ops = np.ascontiguousarray(ops, dtype=np.int64).reshape(-1, 3)
     entries = np.ascontiguousarray(entries, dtype=np.int32).reshape(-1)
-    out = np.zeros((n_slots + 63) // 64, dtype=np.uint64)
+    words = (n_slots + 63) // 64
+    if out is None:
+        out = np.zeros(words, dtype=np.uint64)
+    elif out.dtype != np.uint64 or out.ndim != 1 or out.shape[0] < words:
+        raise BitgraphValueError("out must be a uint64 array of the bitset size")
+    out = out[:words]
     rc = _run_program(ops, entries, deleted, n_deleted > 0, n_slots, out)
     if rc:
         raise BitgraphValueError(f"malformed filter program (code {rc})")
@@ -354,18 +360,36 @@ def flat_filtered_parallel(queries, k, views, spec, n_slots, labels, deleted, bi
                             spec, n_slots, labels, deleted, bits, out_labels, out_dists)
 
 
-def prepare_filtered(core, queries, k, allowed, count):
-    """Common start of a core's ``search_filtered``: ``(queries, n_slots, arr, outputs, bits,
-    matches)``; outputs are (labels, dists, plan codes, nodes scored), pre-padded."""
-    queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, core.dim)
+def grouped_search(search_group, queries, k, allowed, counts, offsets, dim):
+    """Runs ``search_group(queries, bits, matches, outputs)`` per filter group of a core's
+    ``search_filtered`` (group g: queries ``offsets[g]:offsets[g+1]`` with bitset row g) and
+    returns ``(labels, dists, plan codes, nodes scored)`` for all queries."""
+    from ..errors import BitgraphValueError
+
+    queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, dim)
     nq, k = queries.shape[0], int(k)
-    n_slots = core._n_slots  # read first: it only grows after its arrays are published
-    arr = core._arr
+    allowed = np.ascontiguousarray(allowed, dtype=np.uint64)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    n_f = allowed.shape[0] if allowed.ndim == 2 else -1
+    if (n_f < 0 or counts.shape[0] != n_f or offsets.shape[0] != n_f + 1 or offsets[0] != 0
+            or offsets[-1] != nq or (np.diff(offsets) < 0).any()):
+        raise BitgraphValueError("allowed/counts/offsets do not describe filter groups of the queries")
     out = (np.full((nq, k), -1, dtype=np.int64), np.full((nq, k), np.inf, dtype=np.float32),
            np.ones(nq, dtype=np.int8), np.zeros(nq, dtype=np.int64))
-    bits = np.ascontiguousarray(allowed, dtype=np.uint64).reshape(-1)
+    for g in range(n_f):
+        q0, q1 = int(offsets[g]), int(offsets[g + 1])
+        if q1 > q0:
+            bits = allowed[g]
+            matches = int(counts[g]) if counts[g] >= 0 else int(count_bits(bits, bits.shape[0]))
+            search_group(queries[q0:q1], bits, matches, tuple(o[q0:q1] for o in out))
+    return out
+
+
+def padded_bits(bits, n_slots):
+    """``bits`` extended with zero words to cover ``n_slots`` (a short bitset allows nothing
+    beyond its end)."""
     words = (n_slots + 63) // 64
-    if bits.shape[0] < words:  # a short bitset allows nothing beyond its end
+    if bits.shape[0] < words:
         bits = np.concatenate([bits, np.zeros(words - bits.shape[0], np.uint64)])
-    matches = int(count) if count >= 0 else int(count_bits(bits, words))
-    return queries, n_slots, arr, out, bits, matches
+    return np.ascontiguousarray(bits)

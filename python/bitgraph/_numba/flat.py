@@ -11,7 +11,7 @@ from .heaps import heap_drain_sorted, heap_push, heap_replace_top
 from .kernels import encode_rows, metric_code, slot_distance, sqnorm, storage_code
 from .parallel import clamp_threads, run_parallel
 from .filtered import (evaluate_filter, flat_filtered_parallel, flat_filtered_range,
-                       prepare_filtered)
+                       grouped_search, padded_bits)
 from .slots import SlotCore, normalize_allowed
 
 
@@ -117,28 +117,32 @@ class FlatCore(SlotCore):
             out_dists[:, :kk] = res_d
         return out_labels, out_dists
 
-    def evaluate_filter(self, ops, entries):
-        """``(bitset, matches)`` of a compiled filter program over the live slots."""
-        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted,
-                               self._n_slots)
+    def evaluate_filter(self, ops, entries, limit, out=None):
+        """``(bitset, matches)`` of a compiled filter program over the live slots below
+        ``limit``."""
+        n_slots = min(int(limit), self._n_slots)
+        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out)
 
-    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=200.0,
-                        exact_per_ef_batched=2000.0, acorn_below=0.05, seeds=8):
-        """Exact filtered k-NN: ``(labels, dists, plan codes (all exact), nodes scored)``."""
-        queries, n_slots, arr, out, bits, matches = prepare_filtered(self, queries, k, allowed,
-                                                                     count)
-        nq, k = queries.shape[0], int(k)
-        if nq == 0 or n_slots == 0:
-            return out
-        out[3][:] = matches
-        args = (arr["views"], self._spec, n_slots, arr["labels"], arr["deleted"], bits)
-        threads = clamp_threads(threads, nq)
-        if threads == 1:
-            flat_filtered_range(queries, 0, nq, k, *args, out[0], out[1])
-        else:
-            run_parallel(flat_filtered_parallel, threads, queries, k, *args, threads,
-                         out[0], out[1])
-        return out
+    def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
+                        exact_per_ef=200.0, exact_per_ef_batched=2000.0, acorn_below=0.05,
+                        seeds=8):
+        """Exact filtered k-NN of queries grouped by filter: ``(labels, dists, plan codes
+        (all exact), nodes scored)``."""
+        def search_group(q, bits, matches, out):
+            n_slots = self._n_slots
+            arr = self._arr
+            out[3][:] = matches
+            if n_slots == 0:
+                return
+            args = (arr["views"], self._spec, n_slots, arr["labels"], arr["deleted"],
+                    padded_bits(bits, n_slots))
+            t = clamp_threads(threads, q.shape[0])
+            if t == 1:
+                flat_filtered_range(q, 0, q.shape[0], int(k), *args, out[0], out[1])
+            else:
+                run_parallel(flat_filtered_parallel, t, q, int(k), *args, t, out[0], out[1])
+
+        return grouped_search(search_group, queries, k, allowed, counts, offsets, self.dim)
 
     @property
     def nbytes(self):

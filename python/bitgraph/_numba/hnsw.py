@@ -18,7 +18,8 @@ from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_paralle
                            search_range, unpack_entry)
 from .kernels import encode_rows, metric_code, storage_code
 from .parallel import clamp_threads, run_parallel
-from .filtered import evaluate_filter, filtered_parallel, filtered_range, prepare_filtered
+from .filtered import (evaluate_filter, filtered_parallel, filtered_range, grouped_search,
+                       padded_bits)
 from .slots import SlotCore, normalize_allowed
 from .visited import VisitedPool
 
@@ -156,36 +157,44 @@ class HNSWCore(SlotCore):
             self._visited.release((tags, epochs))
         return out_labels, out_dists
 
-    def evaluate_filter(self, ops, entries):
-        """``(bitset, matches)`` of a compiled filter program over the live slots."""
-        n_slots = self._n_slots
-        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots)
+    def evaluate_filter(self, ops, entries, limit, out=None):
+        """``(bitset, matches)`` of a compiled filter program over the live slots below
+        ``limit``."""
+        n_slots = min(int(limit), self._n_slots)
+        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out)
 
-    def search_filtered(self, queries, k, ef, threads, allowed, count=-1, exact_per_ef=200.0,
-                        exact_per_ef_batched=2000.0, acorn_below=0.05, seeds=8):
-        """Planned filtered k-NN: ``(labels, dists, plan codes int8, nodes scored int64)``."""
-        queries, n_slots, arr, out, bits, matches = prepare_filtered(self, queries, k, allowed,
-                                                                     count)
-        nq, k = queries.shape[0], int(k)
-        if nq == 0 or n_slots == 0:
-            return out
-        ef = max(1, min(max(int(ef), k), n_slots))
-        # Same plan choice as the native core (which scans shared-filter batches with tiles).
-        if (nq + threads - 1) // max(threads, 1) >= 8 and self.storage != "int8":
-            exact_per_ef = max(exact_per_ef, exact_per_ef_batched)
-        threads = clamp_threads(threads, nq)
-        tags, epochs = self._visited.acquire(threads, arr["rows"].shape[0])
-        args = (arr["views"], self._spec, self._graph(arr), arr["meta"], arr["labels"], n_slots,
-                n_slots - self._n_deleted, self._n_deleted, arr["deleted"], bits, matches,
-                float(exact_per_ef), float(acorn_below), int(seeds), tags, epochs)
-        try:
-            if threads == 1:
-                filtered_range(queries, 0, nq, k, ef, *args, 0, *out)
-            else:
-                run_parallel(filtered_parallel, threads, queries, k, ef, *args, threads, *out)
-        finally:
-            self._visited.release((tags, epochs))
-        return out
+    def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
+                        exact_per_ef=200.0, exact_per_ef_batched=2000.0, acorn_below=0.05,
+                        seeds=8):
+        """Planned filtered k-NN of queries grouped by filter (see the native core):
+        ``(labels, dists, plan codes int8, nodes scored int64)``."""
+        def search_group(q, bits, matches, out):
+            n_slots = self._n_slots  # read first: it only grows after its arrays are published
+            arr = self._arr
+            nq = q.shape[0]
+            if n_slots == 0:
+                return
+            kk = int(k)
+            ef_g = max(1, min(max(int(ef), kk), n_slots))
+            per_query = exact_per_ef
+            # Same plan choice as the native core (which scans shared-filter groups with tiles).
+            if nq >= 8 and self.storage != "int8":
+                per_query = max(exact_per_ef, exact_per_ef_batched)
+            t = clamp_threads(threads, nq)
+            tags, epochs = self._visited.acquire(t, arr["rows"].shape[0])
+            args = (arr["views"], self._spec, self._graph(arr), arr["meta"], arr["labels"],
+                    n_slots, n_slots - self._n_deleted, self._n_deleted, arr["deleted"],
+                    padded_bits(bits, n_slots), matches, float(per_query), float(acorn_below),
+                    int(seeds), tags, epochs)
+            try:
+                if t == 1:
+                    filtered_range(q, 0, nq, kk, ef_g, *args, 0, *out)
+                else:
+                    run_parallel(filtered_parallel, t, q, kk, ef_g, *args, t, *out)
+            finally:
+                self._visited.release((tags, epochs))
+
+        return grouped_search(search_group, queries, k, allowed, counts, offsets, self.dim)
 
     # ---- state --------------------------------------------------------------------------------
 
