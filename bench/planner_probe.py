@@ -26,9 +26,9 @@ DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "bitgraph-bench"
                              "planner-probe-glove.bg")
 
 PLANS = {
-    "acorn": bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=1.0),
-    "post-filter": bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=0.0),
-    "exact": bg.PlannerConfig(exact_per_ef=1e12, exact_per_ef_batched=1e12),
+    "acorn": bg.PlannerConfig(exact_ratio=0, exact_ratio_batched=0, acorn_below=1.0),
+    "post-filter": bg.PlannerConfig(exact_ratio=0, exact_ratio_batched=0, acorn_below=0.0),
+    "exact": bg.PlannerConfig(exact_ratio=1e12, exact_ratio_batched=1e12),
 }
 
 

@@ -150,10 +150,10 @@ def test_every_plan_keeps_recall(indexes, data, selectivity):
     mask = _mask(f, attrs, np.arange(N))
     truth = _exact(x, q, mask, 10)
     seen = set()
-    for cfg in (bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=1.0),
-                bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=0, acorn_below=0.0),
-                bg.PlannerConfig(exact_per_ef=1e9, exact_per_ef_batched=0),
-                bg.PlannerConfig(exact_per_ef=0, exact_per_ef_batched=1e9)):
+    for cfg in (bg.PlannerConfig(exact_ratio=0, exact_ratio_batched=0, acorn_below=1.0),
+                bg.PlannerConfig(exact_ratio=0, exact_ratio_batched=0, acorn_below=0.0),
+                bg.PlannerConfig(exact_ratio=1e9, exact_ratio_batched=0),
+                bg.PlannerConfig(exact_ratio=0, exact_ratio_batched=1e9)):
         idx.planner = cfg
         res = idx.search(q, k=10, ef=64, filter=f)
         seen |= set(res.plans)
@@ -170,7 +170,7 @@ def test_planner_picks_exact_for_selective_and_walks_for_broad(indexes, data):
     _, q, _ = data
     idx = indexes["hnsw"]
     # a small index: walks only above 256 matches
-    idx.planner = bg.PlannerConfig(exact_per_ef=4, exact_per_ef_batched=4)
+    idx.planner = bg.PlannerConfig(exact_ratio=0.34, exact_ratio_batched=0.34)
     assert set(idx.search(q, 10, filter=F.eq("cat", 7)).plans) == {"exact"}
     broad = idx.search(q, 10, filter=F.range("num", 0, 80))
     assert set(broad.plans) <= {"post-filter", "acorn"}
@@ -332,7 +332,7 @@ def test_backends_choose_the_same_plans(data):
         pytest.skip("needs both backends")
     x, q, attrs = data
     filters = [F.eq("cat", 4), F.range("num", 0, 30), F.range("num", 0, 95)]
-    cfg = bg.PlannerConfig(exact_per_ef=2, exact_per_ef_batched=10, acorn_below=0.5)
+    cfg = bg.PlannerConfig(exact_ratio=0.043, exact_ratio_batched=1.07, acorn_below=0.5)
     runs = {}
     for backend in ("native", "numba"):
         idx = bg.HNSWIndex(DIM, metric="l2", backend=backend)

@@ -76,8 +76,8 @@ void bind_flat(py::module_& m) {
             return out.tuple();
           },
           py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"), py::arg("allowed"),
-          py::arg("counts"), py::arg("offsets"), py::arg("exact_per_ef") = 200.0,
-          py::arg("exact_per_ef_batched") = 2000.0, py::arg("acorn_below") = 0.05,
+          py::arg("counts"), py::arg("offsets"), py::arg("exact_ratio") = 7.0,
+          py::arg("exact_ratio_batched") = 1000.0, py::arg("acorn_below") = 0.05,
           py::arg("seeds") = 8)
       .def("evaluate_filter",
            [](FlatCore& self, const py::object& ops, const py::object& entries, size_t limit,

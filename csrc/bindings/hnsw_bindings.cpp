@@ -35,14 +35,14 @@ py::tuple search(HnswCore& self, const py::object& queries, size_t k, size_t ef,
 
 py::tuple search_filtered(HnswCore& self, const py::object& queries, size_t k, size_t ef,
                           size_t threads, const py::object& allowed, const py::object& counts,
-                          const py::object& offsets, double exact_per_ef,
-                          double exact_per_ef_batched, double acorn_below, size_t seeds) {
+                          const py::object& offsets, double exact_ratio,
+                          double exact_ratio_batched, double acorn_below, size_t seeds) {
   auto q = as_matrix<float>(queries, self.index->params().dim, "queries");
   require(k >= 1, "k must be >= 1");
   const size_t nq = q.shape(0);
   FilterGroups groups = filter_groups(allowed, counts, offsets, nq);
   FilteredOut out(nq, k);
-  PlannerParams planner{exact_per_ef, exact_per_ef_batched, acorn_below, seeds};
+  PlannerParams planner{exact_ratio, exact_ratio_batched, acorn_below, seeds};
   {
     py::gil_scoped_release nogil;
     self.index->search_filtered(q.data(), nq, k, ef, threads, groups.filters.data(),
@@ -83,8 +83,8 @@ void bind_hnsw(py::module_& m) {
            py::arg("threads") = 1, py::arg("allowed") = py::none())
       .def("search_filtered", &search_filtered, py::arg("queries"), py::arg("k"), py::arg("ef"),
            py::arg("threads"), py::arg("allowed"), py::arg("counts"), py::arg("offsets"),
-           py::arg("exact_per_ef") = 200.0,
-           py::arg("exact_per_ef_batched") = 2000.0, py::arg("acorn_below") = 0.05, py::arg("seeds") = 8)
+           py::arg("exact_ratio") = 7.0,
+           py::arg("exact_ratio_batched") = 1000.0, py::arg("acorn_below") = 0.05, py::arg("seeds") = 8)
       .def("evaluate_filter",
            [](HnswCore& self, const py::object& ops, const py::object& entries, size_t limit,
               const py::object& out) {

@@ -62,7 +62,7 @@ void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
     // A group that shares its filter and is exactly scanned makes one tiled pass over the
     // matches for all its queries (about 10x cheaper per query than a gather per query).
     if (entry_point_.load() >= 0 && f.count > 0 && use_tiles(store_, q1 - q0, 1) &&
-        double(f.count) <= planner.exact_per_ef_batched * double(ef_k)) {
+        exact_is_cheaper(f.count, planner.exact_ratio_batched, ef_k)) {
       tiled.push_back(uint32_t(g));
       continue;
     }
@@ -112,7 +112,7 @@ void HnswIndex::search_one_filtered(const float* q, size_t k, size_t ef, const S
   if (ep < 0 || matches == 0) return;
   ef = std::max(ef, k);
   TopK results;
-  bool exact = matches <= k || double(matches) <= planner.exact_per_ef * double(ef);
+  bool exact = matches <= k || exact_is_cheaper(matches, planner.exact_ratio, ef);
   if (!exact && matches == size() && n_deleted_ == 0) {
     // The filter matches every item: the unfiltered walk answers it exactly as well.
     *plan = int8_t(FilterPlan::kPostFilter);

@@ -54,8 +54,10 @@ enum class FilterPlan : int8_t {
 
 // Planner thresholds (python/bitgraph/planner.py documents and calibrates them).
 struct PlannerParams {
-  double exact_per_ef = 200.0;  // one query: exact scan when matches <= exact_per_ef * ef
-  double exact_per_ef_batched = 2000.0;  // same for batches scanned with the tile kernels
+  // Exact scan when matches^2 <= ratio * ef * size: a scan costs ~|S|, a filtered walk
+  // ~ef / selectivity = ef * size / |S| (it must pass ~1/s nodes per match it keeps).
+  double exact_ratio = 7.0;             // one query (gathered rows)
+  double exact_ratio_batched = 1000.0;  // groups of >= 8 queries (tiled pass, ~10x cheaper)
   double acorn_below = 0.05;   // ACORN walk below this selectivity, post-filter walk above
   size_t seeds = 8;            // entry points drawn from the matching set for ACORN walks
 };
@@ -128,6 +130,9 @@ class HnswIndex {
                   size_t n_seeds, size_t budget, Scratch& s, int64_t* scored) const;
   bool post_filter_walk(const float* q, uint32_t entry, size_t ef, const SlotFilter& filter,
                         size_t budget, Scratch& s, TopK& results, int64_t* scored) const;
+  bool exact_is_cheaper(size_t matches, double ratio, size_t ef) const {
+    return double(matches) * double(matches) <= ratio * double(ef) * double(size());
+  }
   std::mutex& stripe(uint32_t slot) const { return stripes_[slot & (kStripes - 1)]; }
   void make_owned();
 

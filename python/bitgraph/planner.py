@@ -2,10 +2,12 @@
 
 For each query with a filter matching ``|S|`` live items, the backend picks one plan:
 
-- ``"exact"``: ``|S| <= k`` or ``|S| <= exact_per_ef * ef``: score every match (recall 1.0;
-  cheaper than a graph walk for selective filters). A batch sharing one filter with at least
+- ``"exact"``: ``|S| <= k`` or ``|S|^2 <= exact_ratio * ef * size``: score every match
+  (recall 1.0). A scan costs ~``|S|``; a filtered walk ~``ef / s = ef * size / |S|`` (it passes
+  about 1/s nodes for each match it keeps), so the scan wins below ``sqrt(ratio * ef * size)``
+  matches. A batch sharing one filter with at least
   8 queries is scanned in one tiled pass over the matches (the FlatIndex kernels),
-  about 10x cheaper per query, so it uses the larger ``exact_per_ef_batched``;
+  about 10x cheaper per query, so it uses the larger ``exact_ratio_batched``;
 - ``"acorn"``: selectivity ``|S| / size < acorn_below``: walk the predicate subgraph (only
   matching nodes are scored; non-matching neighbours are looked through, two hops), starting
   from the unfiltered descent and ``seeds`` entry points drawn from the matches;
@@ -13,16 +15,14 @@ For each query with a filter matching ``|S|`` live items, the backend picks one 
 - ``"exact-fallback"``: a walk scored more nodes than ``|S|`` (or could not find
   ``min(k, |S|)`` matches) and the query was finished by the exact scan.
 
-Defaults come from glove-50-angular (390k x 50, 1 thread, this project's 2-core machine):
-one query's gathered scan costs ~15-20 ns per match against ~100-200 us for a walk at
-recall 0.95 (crossover ~3% selectivity at ef 64); the tiled batch scan costs ~1.5 ns per
-match and query and beats every walk up to ~30-40% selectivity; the ACORN walk beat the
-post-filter walk only below ~5%. Measured with ``python -m bench.planner_probe``.
-
-``exact_per_ef`` is a cost ratio: a walk at a given ``ef`` costs about as much as scoring
-``exact_per_ef * ef`` gathered rows. Set ``index.planner = PlannerConfig(...)`` to change the
-thresholds; whatever they are, results only ever hold matching items and the guard bounds a
-bad choice to about twice the exact scan.
+Defaults come from glove-50-angular (390k x 50, 1 thread, this project's 2-core machine,
+``python -m bench.planner_probe``): one query's gathered scan costs ~15-20 ns per match
+against ~100-200 us for a walk at recall 0.95 (crossover ~3% selectivity at ef 64: ratio 7);
+the tiled batch scan costs ~1.5 ns per match and query and beats the walks up to ~40%
+selectivity at ef 64 (ratio 1000); the ACORN walk beat the post-filter walk only below ~5%.
+Set ``index.planner = PlannerConfig(...)`` to change the thresholds; whatever they are,
+results only ever hold matching items and the guard bounds a bad choice to about twice the
+exact scan.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ PLAN_NAMES = {1: "exact", 2: "acorn", 3: "post-filter", 4: "exact-fallback"}
 class PlannerConfig:
     """Thresholds of the filtered-search planner (see the module docstring)."""
 
-    exact_per_ef: float = 200.0
-    exact_per_ef_batched: float = 2000.0
+    exact_ratio: float = 7.0
+    exact_ratio_batched: float = 1000.0
     acorn_below: float = 0.05
     seeds: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("exact_per_ef", "exact_per_ef_batched"):
+        for name in ("exact_ratio", "exact_ratio_batched"):
             value = getattr(self, name)
             if not (value >= 0 and np.isfinite(value)):
                 raise BitgraphValueError(f"{name} must be finite and >= 0, got {value}")
@@ -57,7 +57,7 @@ class PlannerConfig:
 
     def args(self) -> tuple[float, float, float, int]:
         """Positional arguments of a core's ``search_filtered`` after ``count``."""
-        return (float(self.exact_per_ef), float(self.exact_per_ef_batched),
+        return (float(self.exact_ratio), float(self.exact_ratio_batched),
                 float(self.acorn_below), int(self.seeds))
 
 

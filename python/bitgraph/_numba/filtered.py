@@ -263,7 +263,7 @@ def _gather(arr, maxc, M, c, bits, deleted, tags, epoch, ids, m):
 
 @njit(cache=True, nogil=True)
 def filtered_range(queries, q0, q1, k, ef, views, spec, graph, meta, labels, n_slots, live,
-                   n_deleted, deleted, bits, matches, exact_per_ef, acorn_below, n_seeds,
+                   n_deleted, deleted, bits, matches, exact_ratio, acorn_below, n_seeds,
                    tags, epochs, tag_row, out_labels, out_dists, out_plans, out_scored):
     """Planned filtered k-NN of ``queries[q0:q1]`` (see bitgraph/planner.py)."""
     dim, storage, metric, M = spec
@@ -286,7 +286,7 @@ def filtered_range(queries, q0, q1, k, ef, views, spec, graph, meta, labels, n_s
             continue
         q = queries[qi]
         qq = sqnorm(q, dim)
-        exact = matches <= k or matches <= exact_per_ef * ef
+        exact = matches <= k or float(matches) * matches <= exact_ratio * ef * live
         n_res = 0
         if not exact:
             d0 = walk_distance(q, qq, views, entry, dim, storage, metric)
@@ -323,13 +323,13 @@ def filtered_range(queries, q0, q1, k, ef, views, spec, graph, meta, labels, n_s
 
 @njit(cache=True, nogil=True, parallel=True)
 def filtered_parallel(queries, k, ef, views, spec, graph, meta, labels, n_slots, live,
-                      n_deleted, deleted, bits, matches, exact_per_ef, acorn_below, n_seeds,
+                      n_deleted, deleted, bits, matches, exact_ratio, acorn_below, n_seeds,
                       tags, epochs, n_blocks, out_labels, out_dists, out_plans, out_scored):
     nq = queries.shape[0]
     for b in prange(n_blocks):
         filtered_range(queries, b * nq // n_blocks, (b + 1) * nq // n_blocks, k, ef, views,
                        spec, graph, meta, labels, n_slots, live, n_deleted, deleted, bits,
-                       matches, exact_per_ef, acorn_below, n_seeds, tags, epochs, b,
+                       matches, exact_ratio, acorn_below, n_seeds, tags, epochs, b,
                        out_labels, out_dists, out_plans, out_scored)
 
 

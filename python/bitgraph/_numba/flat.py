@@ -124,7 +124,7 @@ class FlatCore(SlotCore):
         return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out)
 
     def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
-                        exact_per_ef=200.0, exact_per_ef_batched=2000.0, acorn_below=0.05,
+                        exact_ratio=7.0, exact_ratio_batched=1000.0, acorn_below=0.05,
                         seeds=8):
         """Exact filtered k-NN of queries grouped by filter: ``(labels, dists, plan codes
         (all exact), nodes scored)``."""

@@ -164,7 +164,7 @@ class HNSWCore(SlotCore):
         return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out)
 
     def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
-                        exact_per_ef=200.0, exact_per_ef_batched=2000.0, acorn_below=0.05,
+                        exact_ratio=7.0, exact_ratio_batched=1000.0, acorn_below=0.05,
                         seeds=8):
         """Planned filtered k-NN of queries grouped by filter (see the native core):
         ``(labels, dists, plan codes int8, nodes scored int64)``."""
@@ -176,10 +176,10 @@ class HNSWCore(SlotCore):
                 return
             kk = int(k)
             ef_g = max(1, min(max(int(ef), kk), n_slots))
-            per_query = exact_per_ef
+            per_query = exact_ratio
             # Same plan choice as the native core (which scans shared-filter groups with tiles).
             if nq >= 8 and self.storage != "int8":
-                per_query = max(exact_per_ef, exact_per_ef_batched)
+                per_query = max(exact_ratio, exact_ratio_batched)
             t = clamp_threads(threads, nq)
             tags, epochs = self._visited.acquire(t, arr["rows"].shape[0])
             args = (arr["views"], self._spec, self._graph(arr), arr["meta"], arr["labels"],
