@@ -262,9 +262,11 @@ class _VectorIndex(ABC):
         return SearchResult(ids, self._user_distances(dists), names, visited)
 
     def _filters_per_call(self) -> int:
-        """Distinct filters evaluated per core call: their bitsets stay under ~64 MiB."""
-        words = max(1, (int(self._core.n_slots) + 63) // 64)
-        return max(1, (64 << 20) // (8 * words))
+        """Distinct filters compiled and evaluated per core call. A filter holds a bitset
+        (n/8 bytes) and, while it is compiled, up to n int32 slot entries (4n bytes), so a
+        chunk stays under ~128 MiB whatever the filters' selectivity."""
+        n = max(1, int(self._core.n_slots))
+        return max(1, (128 << 20) // (4 * n + 8 * ((n + 63) // 64)))
 
     def _user_distances(self, dists: np.ndarray) -> np.ndarray:
         if self._metric == "cosine":
