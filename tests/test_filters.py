@@ -376,7 +376,7 @@ def test_slots_without_recorded_attributes_never_match(backend):
     idx = bg.FlatIndex(4, metric="l2", backend=backend)
     idx.add(np.eye(4), attributes={"cat": [0, 1, 2, 3]})
     with idx._attr_lock:
-        ops, entries = idx._attributes.compile(~F.eq("cat", 0), idx._slots_of)
+        ops, entries, _ = idx._attributes.compile(~F.eq("cat", 0), idx._slots_of)
     bits, count = idx._core.evaluate_filter(ops, entries, 4)
     assert count == 3
     bits, count = idx._core.evaluate_filter(ops, entries, 2)
@@ -395,3 +395,34 @@ def test_many_distinct_filters_in_chunks(indexes, data, monkeypatch):
     none = idx.search(q[:3], 10, filter=[None, None, None])
     assert list(none.plans) == ["unfiltered"] * 3
     assert np.array_equal(none.ids, idx.search(q[:3], 10).ids)
+
+
+def test_wide_ranges_from_prefix_bitmaps(backend):
+    """Ranges wider than two buckets of the sorted order come from prefix bitmaps plus the
+    partial buckets; the result must equal the numpy mask exactly, alone and combined."""
+    from bitgraph import attributes
+
+    n = 3 * attributes.MIN_PREFIX_ITEMS
+    rng = np.random.default_rng(7)
+    price = rng.random(n) * 100
+    year = rng.integers(0, 50, n)
+    idx = bg.FlatIndex(2, metric="l2", backend=backend)
+    idx.add(rng.standard_normal((n, 2)), attributes={"price": price, "year": year})
+    q = rng.standard_normal((3, 2))
+    bounds = [(0, 100), (3.5, 97.25), (10, 60), (50, 50.5), (-5, 20), (99, 200)]
+    filters = [F.range("price", lo, hi) for lo, hi in bounds] + \
+        [F.range("year", 3, 40), F.range("year", 2.5, 47.5) & ~F.range("price", 20, 80)]
+    masks = [(price >= lo) & (price <= hi) for lo, hi in bounds] + \
+        [(year >= 3) & (year <= 40), (year >= 3) & (year <= 47) & ~((price >= 20) & (price <= 80))]
+    from bitgraph.filters import OP_LOAD
+
+    ops, _, loads = idx._attributes.compile(filters[2], idx._slots_of)
+    assert OP_LOAD in ops[:, 0] and loads.shape[0] == 1  # the wide range takes the prefix path
+    for f, m in zip(filters, masks):
+        assert idx.count(f) == int(m.sum()), f
+    # One call with one filter per query (the vectorised compile path) and k = n.
+    per_query = [filters[i % len(filters)] for i in range(len(filters))]
+    res = idx.search(np.repeat(q[:1], len(per_query), axis=0), k=n, filter=per_query)
+    for row, m in zip(res.ids, masks):
+        assert np.array_equal(np.sort(row[row >= 0]), np.flatnonzero(m))
+    assert idx._attributes.nbytes > price.nbytes + year.nbytes  # prefix bitmaps counted

@@ -83,11 +83,19 @@ inline FilterArg filter_arg(const py::object& allowed) {
 template <class Index>
 py::tuple evaluate_filter_with(const Index& index, const py::object& ops_obj,
                                const py::object& entries_obj, size_t limit,
-                               const py::object& out_obj) {
+                               const py::object& out_obj, const py::object& loads_obj) {
   auto ops = CArray<int64_t>::ensure(ops_obj);
   require(ops && ops.ndim() == 2 && ops.shape(1) == 3, "ops must be an (n, 3) int64 array");
   auto entries = as_vector<int32_t>(entries_obj, "entries");
   const size_t words = (std::min(limit, index.n_slots()) + 63) / 64;
+  CArray<uint64_t> loads;
+  size_t n_loads = 0;
+  if (!loads_obj.is_none()) {
+    loads = CArray<uint64_t>::ensure(loads_obj);
+    require(loads && loads.ndim() == 2 && (loads.shape(0) == 0 || size_t(loads.shape(1)) == words),
+            "loads must be an (n, words) uint64 array of the bitset size");
+    n_loads = size_t(loads.shape(0));
+  }
   py::array_t<uint64_t> bits;
   if (out_obj.is_none()) {
     bits = py::array_t<uint64_t>(py::ssize_t(words));
@@ -101,7 +109,8 @@ py::tuple evaluate_filter_with(const Index& index, const py::object& ops_obj,
   {
     py::gil_scoped_release nogil;
     count = index.evaluate_filter(ops.data(), size_t(ops.shape(0)), entries.data(),
-                                  size_t(entries.shape(0)), limit, bits.mutable_data());
+                                  size_t(entries.shape(0)), n_loads ? loads.data() : nullptr,
+                                  n_loads, limit, bits.mutable_data());
   }
   return py::make_tuple(bits, count);
 }

@@ -81,10 +81,11 @@ void bind_flat(py::module_& m) {
           py::arg("seeds") = 8)
       .def("evaluate_filter",
            [](FlatCore& self, const py::object& ops, const py::object& entries, size_t limit,
-              const py::object& out) {
-             return evaluate_filter_with(*self.index, ops, entries, limit, out);
+              const py::object& out, const py::object& loads) {
+             return evaluate_filter_with(*self.index, ops, entries, limit, out, loads);
            },
-           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none())
+           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none(),
+           py::arg("loads") = py::none())
       .def("remove",
            [](FlatCore& self, const py::object& labels) {
              auto l = as_vector<int64_t>(labels, "labels");

@@ -87,10 +87,11 @@ void bind_hnsw(py::module_& m) {
            py::arg("exact_ratio_batched") = 1000.0, py::arg("acorn_below") = 0.05, py::arg("seeds") = 8)
       .def("evaluate_filter",
            [](HnswCore& self, const py::object& ops, const py::object& entries, size_t limit,
-              const py::object& out) {
-             return evaluate_filter_with(*self.index, ops, entries, limit, out);
+              const py::object& out, const py::object& loads) {
+             return evaluate_filter_with(*self.index, ops, entries, limit, out, loads);
            },
-           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none())
+           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none(),
+           py::arg("loads") = py::none())
       .def(
           "remove",
           [](HnswCore& self, const py::object& labels) {

@@ -37,7 +37,8 @@ size_t popcount_words(const uint64_t* words, size_t n_words) {
 }
 
 size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                       size_t n_entries, const uint8_t* deleted, size_t n_slots, uint64_t* out) {
+                       size_t n_entries, const uint64_t* loads, size_t n_loads,
+                       const uint8_t* deleted, size_t n_slots, uint64_t* out) {
   const size_t words = bitset_words(n_slots);
   const uint64_t tail_mask = (n_slots % 64) ? ((uint64_t(1) << (n_slots % 64)) - 1) : ~uint64_t(0);
   // The stack's bottom is `out` itself, so the common single-leaf program copies nothing.
@@ -63,6 +64,12 @@ size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
         const int64_t slot = entries[j];
         if (slot >= 0 && size_t(slot) < n_slots) bits[slot >> 6] |= uint64_t(1) << (slot & 63);
       }
+    } else if (code == kOpLoad) {
+      if (begin < 0 || size_t(begin) >= n_loads)
+        throw ValueError("filter program: bitset index out of bounds");
+      uint64_t* bits = push();
+      std::memcpy(bits, loads + size_t(begin) * words, words * sizeof(uint64_t));
+      if (words) bits[words - 1] &= tail_mask;
     } else if (code == kOpNot) {
       if (stack.empty()) throw ValueError("filter program: NOT on an empty stack");
       uint64_t* bits = stack.back();

@@ -9,15 +9,18 @@
 
 namespace bitgraph {
 
-enum FilterOp : int64_t { kOpScatter = 0, kOpAnd = 1, kOpOr = 2, kOpNot = 3 };
+enum FilterOp : int64_t { kOpScatter = 0, kOpAnd = 1, kOpOr = 2, kOpNot = 3, kOpLoad = 4 };
 
 inline size_t bitset_words(size_t n_slots) { return (n_slots + 63) / 64; }
 
 // Writes bitset_words(n_slots) words to `out` and returns the number of bits set. `ops` holds
-// n_ops rows of (code, begin, end); `deleted` (one byte per slot) may be null. Throws
-// ValueError on a malformed program (stack underflow, ranges outside `entries`).
+// n_ops rows of (code, begin, end); LOAD pushes row `begin` of `loads` (n_loads bitsets of
+// bitset_words(n_slots) words: a wide range leaf comes as a difference of precomputed prefix
+// bitmaps, not as its slots). `deleted` (one byte per slot) may be null. Throws ValueError on
+// a malformed program (stack underflow, ranges outside `entries` or `loads`).
 size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                       size_t n_entries, const uint8_t* deleted, size_t n_slots, uint64_t* out);
+                       size_t n_entries, const uint64_t* loads, size_t n_loads,
+                       const uint8_t* deleted, size_t n_slots, uint64_t* out);
 
 // Number of bits set in `words` words.
 size_t popcount_words(const uint64_t* words, size_t n_words);

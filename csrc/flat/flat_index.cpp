@@ -103,9 +103,10 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
 }
 
 size_t FlatIndex::evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                                  size_t n_entries, size_t limit, uint64_t* out) const {
+                                  size_t n_entries, const uint64_t* loads, size_t n_loads,
+                                  size_t limit, uint64_t* out) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries,
+  return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries, loads, n_loads,
                                    n_deleted_ ? deleted_.data() : nullptr,
                                    std::min(limit, n_slots_), out);
 }

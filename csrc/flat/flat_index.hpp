@@ -28,7 +28,8 @@ class FlatIndex {
                        int64_t* out_labels, float* out_dists, int8_t* out_plans,
                        int64_t* out_scored) const;
   size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                         size_t n_entries, size_t limit, uint64_t* out) const;
+                         size_t n_entries, const uint64_t* loads, size_t n_loads, size_t limit,
+                         uint64_t* out) const;
   void remove(const int64_t* labels, size_t n);
   void slots_of(const int64_t* labels, size_t n, int64_t* out) const;
 

@@ -84,7 +84,8 @@ class HnswIndex {
   // attributes are recorded: an add still in progress has slots without them, which even a
   // NOT must not admit) into bitset_words(min(limit, n_slots())) words; returns the matches.
   size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                         size_t n_entries, size_t limit, uint64_t* out) const;
+                         size_t n_entries, const uint64_t* loads, size_t n_loads, size_t limit,
+                         uint64_t* out) const;
   // Tombstones the given labels; throws KeyError (and changes nothing) if one is unknown.
   void remove(const int64_t* labels, size_t n);
   // slot of each label, -1 when unknown or removed.

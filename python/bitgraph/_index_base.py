@@ -99,8 +99,9 @@ class _VectorIndex(ABC):
 
     @property
     def nbytes(self) -> int:
-        """Bytes of memory the index holds (vectors, graph, ids; memory-mapped data excluded)."""
-        return int(self._core.nbytes)
+        """Bytes of memory the index holds (vectors, graph, ids, attributes; memory-mapped data
+        excluded)."""
+        return int(self._core.nbytes) + self._attributes.nbytes
 
     def __len__(self) -> int:
         return int(self._core.size)
@@ -238,13 +239,13 @@ class _VectorIndex(ABC):
             # One core call per chunk of distinct filters: its queries, grouped by filter.
             with self._attr_lock:
                 limit = len(self._attributes)
-                ops, op_offsets, entries = self._attributes.compile_many(
+                ops, op_offsets, entries, loads = self._attributes.compile_many(
                     [f for f, _ in chunk], self._slots_of)
             bits = np.empty((len(chunk), (limit + 63) // 64), dtype=np.uint64)
             counts = np.empty(len(chunk), dtype=np.int64)
             for i in range(len(chunk)):
                 counts[i] = self._core.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]],
-                                                       entries, limit, bits[i])[1]
+                                                       entries, limit, bits[i], loads)[1]
             if len(chunk) == 1 and chunk[0][1] is None:
                 order: Any = slice(None)
                 sub = q
@@ -277,8 +278,8 @@ class _VectorIndex(ABC):
         """The filter as a bitset over slots (live matching items) and its match count."""
         with self._attr_lock:
             limit = len(self._attributes)
-            ops, entries = self._attributes.compile(filt, self._slots_of)
-        bits, count = self._core.evaluate_filter(ops, entries, limit)
+            ops, entries, loads = self._attributes.compile(filt, self._slots_of)
+        bits, count = self._core.evaluate_filter(ops, entries, limit, None, loads)
         return bits, int(count)
 
     def _slots_of(self, ids: np.ndarray) -> np.ndarray:

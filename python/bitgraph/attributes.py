@@ -19,10 +19,15 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import BitgraphTypeError, BitgraphValueError
-from .filters import OP_AND, OP_NOT, OP_OR, OP_SCATTER, Filter
+from .filters import OP_AND, OP_LOAD, OP_NOT, OP_OR, OP_SCATTER, Filter
 
 INT_MISSING = np.iinfo(np.int64).min
 KINDS = ("int", "float", "tags")
+# A range leaf spanning more than two of these buckets of the sorted order is built from two
+# precomputed prefix bitmaps (O(n/64) words) plus its two partial buckets, not slot by slot
+# (O(matches)): wide ranges that differ per query stay cheap. 64 buckets cost ~8 B/item/field.
+PREFIX_BUCKETS = 64
+MIN_PREFIX_ITEMS = 4096
 
 
 class _Growable:
@@ -54,9 +59,16 @@ class _Column:
 
     def __init__(self) -> None:
         self._index: tuple[np.ndarray, np.ndarray] | None = None
+        self._prefix: tuple[np.ndarray, int] | None = None
 
     def invalidate(self) -> None:
         self._index = None
+        self._prefix = None
+
+    def index_nbytes(self) -> int:
+        """Bytes of the lazily built search structures."""
+        n = sum(a.nbytes for a in self._index) if self._index is not None else 0
+        return n + (self._prefix[0].nbytes if self._prefix is not None else 0)
 
 
 class _ScalarColumn(_Column):
@@ -85,6 +97,34 @@ class _ScalarColumn(_Column):
             perm = np.argsort(vals, kind="stable").astype(np.int32)
             self._index = (vals[perm], perm)
         return self._index
+
+    def prefix_bitmaps(self) -> tuple[np.ndarray, int]:
+        """``(P, bucket)``: ``P[j]`` is the bitset of the slots at sorted positions below
+        ``j * bucket``."""
+        if self._prefix is None:
+            _, perm = self.sorted_index()
+            n = perm.shape[0]
+            bucket = max(1, -(-n // PREFIX_BUCKETS))
+            n_buckets = -(-n // bucket)
+            words = (n + 63) // 64
+            prefix = np.zeros((n_buckets + 1, words), dtype=np.uint64)
+            mask = np.zeros(words * 64, dtype=bool)
+            for j in range(1, n_buckets + 1):
+                mask[perm[(j - 1) * bucket: j * bucket]] = True
+                prefix[j] = np.packbits(mask, bitorder="little").view("<u8")
+            self._prefix = (prefix, bucket)
+        return self._prefix
+
+    def range_parts(self, a: int, b: int) -> tuple[np.ndarray | None, list[np.ndarray]]:
+        """Sorted positions ``[a, b)`` as ``(bitset or None, runs of slots to add)``."""
+        _, perm = self.sorted_index()
+        if perm.shape[0] >= MIN_PREFIX_ITEMS:
+            bucket = max(1, -(-perm.shape[0] // PREFIX_BUCKETS))
+            ja, jb = -(-a // bucket), b // bucket
+            if jb - ja >= 2:
+                prefix, bucket = self.prefix_bitmaps()
+                return prefix[jb] & ~prefix[ja], [perm[a: ja * bucket], perm[jb * bucket: b]]
+        return None, [perm[a:max(a, b)]]
 
     def state(self, name: str) -> dict[str, np.ndarray]:
         return {f"attr.{name}.values": self.values.view}
@@ -193,6 +233,14 @@ class AttributeStore:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in memory: the columns and their lazily built search structures."""
+        total = 0
+        for name, col in self._cols.items():
+            total += sum(_owned_nbytes(a) for a in col.state(name).values()) + col.index_nbytes()
+        return total
+
     # --- writes ------------------------------------------------------------------------------
     def parse(self, attributes: dict[str, Any] | None, n: int) -> dict[str, tuple[str, Any]]:
         """Validates an ``add``'s attributes (before anything changes)."""
@@ -258,13 +306,16 @@ class AttributeStore:
     # --- filters -----------------------------------------------------------------------------
     def compile(self, filt: Filter, slots_of: Callable[[np.ndarray], np.ndarray]
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """``(ops (n_ops, 3) int64, entries int32)``: the filter as a postfix bitset program.
+        """``(ops (n_ops, 3) int64, entries int32, loads (n, words) uint64)``: the filter as a
+        postfix bitset program.
 
         Each op is ``(code, begin, end)``; OP_SCATTER pushes a bitset with the slots
-        ``entries[begin:end]`` set; AND / OR / NOT combine the top of the stack.
+        ``entries[begin:end]`` set, OP_LOAD pushes ``loads[begin]``; AND / OR / NOT combine the
+        top of the stack.
         """
         ops: list[tuple[int, int, int]] = []
         parts: list[np.ndarray] = []
+        loads: list[np.ndarray] = []
         size = [0]
 
         def scatter(runs: list[np.ndarray]) -> None:
@@ -307,19 +358,30 @@ class AttributeStore:
                 lo, hi = _range_bounds(col.kind, *f._args)
                 vals, perm = col.sorted_index()
                 a, b = vals.searchsorted(lo, "left"), vals.searchsorted(hi, "right")
-                scatter([perm[a:max(a, b)]])
+                bitset, runs = col.range_parts(int(a), int(b))
+                if bitset is not None:
+                    ops.append((OP_LOAD, len(loads), 0))
+                    loads.append(bitset)
+                scatter(runs)
+                if bitset is not None:
+                    ops.append((OP_OR, 0, 0))
             else:  # pragma: no cover - constructors only make the ops above
                 raise BitgraphValueError(f"unknown filter op {op!r}")
 
         emit(filt)
         entries = np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
-        return np.asarray(ops, dtype=np.int64).reshape(-1, 3), entries
+        return np.asarray(ops, dtype=np.int64).reshape(-1, 3), entries, self._stack(loads)
+
+    def _stack(self, loads: list[np.ndarray]) -> np.ndarray:
+        if loads:
+            return np.ascontiguousarray(np.stack(loads))
+        return np.zeros((0, (self._n + 63) // 64), dtype=np.uint64)
 
     def compile_many(self, filters: list[Filter], slots_of: Callable[[np.ndarray], np.ndarray]
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Several filters as one batch of programs: ``(ops (n_ops, 3), op_offsets (n + 1),
-        entries)``; filter i is ``ops[op_offsets[i]:op_offsets[i + 1]]`` and its SCATTER
-        ranges index the shared ``entries``.
+        entries, loads)``; filter i is ``ops[op_offsets[i]:op_offsets[i + 1]]``, and its SCATTER
+        and LOAD ops index the shared ``entries`` and ``loads``.
 
         Single-leaf ``eq`` / ``range`` filters on the same field (one filter per query, e.g. a
         tenant or category per request) are resolved with one vectorised binary search for all
@@ -328,6 +390,7 @@ class AttributeStore:
         n = len(filters)
         ops_parts: list[np.ndarray] = [np.zeros((0, 3), np.int64)] * n
         runs: list[list[np.ndarray]] = [[] for _ in range(n)]
+        bitsets: list[np.ndarray | None] = [None] * n
         simple: dict[str, list[int]] = {}
         for i, f in enumerate(filters):
             if f._op == "range" or (f._op == "isin" and f._args[0].size == 1):
@@ -353,19 +416,26 @@ class AttributeStore:
             a = vals.searchsorted(lo, "left")
             b = vals.searchsorted(hi, "right")
             for j, i in enumerate(members):
-                runs[i] = [perm[a[j]:max(a[j], b[j])]]
+                bitsets[i], runs[i] = col.range_parts(int(a[j]), int(b[j]))
         entries_parts: list[np.ndarray] = []
+        loads: list[np.ndarray] = []
         size = 0
         for i, f in enumerate(filters):
             if f._op == "range" or (f._op == "isin" and f._args[0].size == 1):
-                r = runs[i][0]
-                ops_parts[i] = np.array([[OP_SCATTER, size, size + r.size]], np.int64)
-                entries_parts.append(r)
-                size += r.size
+                count = sum(r.size for r in runs[i])
+                rows = [[OP_SCATTER, size, size + count]]
+                if bitsets[i] is not None:
+                    rows = [[OP_LOAD, len(loads), 0]] + rows + [[OP_OR, 0, 0]]
+                    loads.append(bitsets[i])
+                ops_parts[i] = np.array(rows, np.int64)
+                entries_parts.extend(runs[i])
+                size += count
             else:
-                ops, entries = self.compile(f, slots_of)
+                ops, entries, own_loads = self.compile(f, slots_of)
                 ops = ops.copy()
                 ops[ops[:, 0] == OP_SCATTER, 1:] += size
+                ops[ops[:, 0] == OP_LOAD, 1] += len(loads)
+                loads.extend(own_loads)
                 ops_parts[i] = ops
                 entries_parts.append(entries)
                 size += entries.size
@@ -373,8 +443,8 @@ class AttributeStore:
         offsets[1:] = np.cumsum([o.shape[0] for o in ops_parts])
         entries_all = (np.concatenate(entries_parts).astype(np.int32, copy=False)
                        if entries_parts else np.zeros(0, np.int32))
-        return np.concatenate(ops_parts) if ops_parts else np.zeros((0, 3), np.int64), \
-            offsets, entries_all
+        return (np.concatenate(ops_parts) if ops_parts else np.zeros((0, 3), np.int64),
+                offsets, entries_all, self._stack(loads))
 
     def _column(self, f: Filter, kinds: tuple[str, ...]) -> Any:
         col = self._cols.get(f._field or "")
@@ -432,6 +502,18 @@ class AttributeStore:
                     raise ValueError(f"attribute {name!r} has the wrong dtype or length")
                 store._cols[name] = _ScalarColumn(kind, vals)
         return store
+
+
+def _owned_nbytes(a: np.ndarray) -> int:
+    """``a.nbytes`` unless the data is memory-mapped (page cache, not the process's memory)."""
+    import mmap
+
+    base: Any = a
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return 0
+        base = getattr(base, "base", None)
+    return int(a.nbytes)
 
 
 def _range_bounds(kind: str, lo: float, hi: float) -> tuple[Any, Any]:

@@ -14,7 +14,7 @@ from .kernels import slot_distance, sqnorm, walk_distance
 from .visited import next_epoch
 
 PLAN_EXACT, PLAN_ACORN, PLAN_POST_FILTER, PLAN_EXACT_FALLBACK = 1, 2, 3, 4
-_OP_SCATTER, _OP_AND, _OP_OR, _OP_NOT = 0, 1, 2, 3
+_OP_SCATTER, _OP_AND, _OP_OR, _OP_NOT, _OP_LOAD = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, nogil=True)
@@ -26,7 +26,7 @@ def popcount64(x):
 
 
 @njit(cache=True, nogil=True)
-def _run_program(ops, entries, deleted, check_deleted, n_slots, out):
+def _run_program(ops, entries, loads, deleted, check_deleted, n_slots, out):
     """Returns 0 on success, else an error code (1 bad range, 2 bad stack, 3 bad op)."""
     words = out.shape[0]
     depth = 0
@@ -46,6 +46,14 @@ def _run_program(ops, entries, deleted, check_deleted, n_slots, out):
                 s = entries[j]
                 if 0 <= s < n_slots:
                     row[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
+            top += 1
+        elif code == _OP_LOAD:
+            if begin < 0 or begin >= loads.shape[0]:
+                return 1
+            row = stack[top]
+            row[:] = loads[begin, :words]
+            if words and tail:
+                row[words - 1] &= (np.uint64(1) << np.uint64(tail)) - np.uint64(1)
             top += 1
         elif code == _OP_NOT:
             if top < 1:
@@ -86,7 +94,7 @@ def count_bits(bits, words):
     return c
 
 
-def evaluate_filter(ops, entries, deleted, n_deleted, n_slots, out=None):
+def evaluate_filter(ops, entries, deleted, n_deleted, n_slots, out=None, loads=None):
     """``(bitset uint64, matches)`` of a compiled filter program over live slots ``< n_slots``
     (written into ``out`` when given)."""
     from ..errors import BitgraphValueError
@@ -99,7 +107,12 @@ def evaluate_filter(ops, entries, deleted, n_deleted, n_slots, out=None):
     elif out.dtype != np.uint64 or out.ndim != 1 or out.shape[0] < words:
         raise BitgraphValueError("out must be a uint64 array of the bitset size")
     out = out[:words]
-    rc = _run_program(ops, entries, deleted, n_deleted > 0, n_slots, out)
+    if loads is None:
+        loads = np.zeros((0, words), dtype=np.uint64)
+    loads = np.ascontiguousarray(loads, dtype=np.uint64)
+    if loads.ndim != 2 or (loads.shape[0] and loads.shape[1] != words):
+        raise BitgraphValueError("loads must be an (n, words) uint64 array of the bitset size")
+    rc = _run_program(ops, entries, loads, deleted, n_deleted > 0, n_slots, out)
     if rc:
         raise BitgraphValueError(f"malformed filter program (code {rc})")
     return out, int(count_bits(out, out.shape[0]))

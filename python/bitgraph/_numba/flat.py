@@ -117,11 +117,12 @@ class FlatCore(SlotCore):
             out_dists[:, :kk] = res_d
         return out_labels, out_dists
 
-    def evaluate_filter(self, ops, entries, limit, out=None):
+    def evaluate_filter(self, ops, entries, limit, out=None, loads=None):
         """``(bitset, matches)`` of a compiled filter program over the live slots below
         ``limit``."""
         n_slots = min(int(limit), self._n_slots)
-        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out)
+        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out,
+                               loads)
 
     def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
                         exact_ratio=7.0, exact_ratio_batched=1000.0, acorn_below=0.05,
