@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             limit = len(index._attributes)
             ops, offsets, entries, loads = index._attributes.compile_many(distinct, index._slots_of)
             bits = np.empty((len(distinct), (limit + 63) // 64), dtype=np.uint64)
-            for i in range(len(distinct)):
-                index._core.evaluate_filter(ops[offsets[i]:offsets[i + 1]], entries, limit, bits[i],
-                                            loads)
+            index._core.evaluate_filters(ops, offsets, entries, limit, bits, loads)
 
         over_q = _time(evaluate_all) / nq
         total_q = _time(lambda: index.search(q, 10, filter=filters, threads=1)) / nq

@@ -115,6 +115,43 @@ py::tuple evaluate_filter_with(const Index& index, const py::object& ops_obj,
   return py::make_tuple(bits, count);
 }
 
+// Evaluates a batch of compiled programs (filter i: ops[op_offsets[i]:op_offsets[i+1]], all
+// reading the shared entries and loads) into the rows of `out` (n, words) with one call and
+// the GIL released once. Returns the match count of each.
+template <class Index>
+py::array_t<int64_t> evaluate_filters_with(const Index& index, const py::object& ops_obj,
+                                           const py::object& offsets_obj,
+                                           const py::object& entries_obj, size_t limit,
+                                           const py::object& out_obj, const py::object& loads_obj) {
+  auto ops = CArray<int64_t>::ensure(ops_obj);
+  require(ops && ops.ndim() == 2 && ops.shape(1) == 3, "ops must be an (n, 3) int64 array");
+  auto offsets = as_vector<int64_t>(offsets_obj, "op_offsets");
+  auto entries = as_vector<int32_t>(entries_obj, "entries");
+  const size_t words = (std::min(limit, index.n_slots()) + 63) / 64;
+  const size_t n = offsets.shape(0) ? size_t(offsets.shape(0)) - 1 : 0;
+  auto out = py::array_t<uint64_t>::ensure(out_obj);
+  require(out && out.ndim() == 2 && size_t(out.shape(0)) == n && size_t(out.shape(1)) == words &&
+              (out.flags() & py::array::c_style) && out.writeable(),
+          "out must be a writeable (n_filters, words) uint64 array");
+  auto loads = CArray<uint64_t>::ensure(loads_obj);
+  require(loads && loads.ndim() == 2 && (loads.shape(0) == 0 || size_t(loads.shape(1)) == words),
+          "loads must be an (n, words) uint64 array of the bitset size");
+  const int64_t* off = offsets.data();
+  for (size_t i = 0; i < n; ++i)
+    require(off[i] >= 0 && off[i] <= off[i + 1] && off[i + 1] <= ops.shape(0),
+            "op_offsets must rise within the ops");
+  auto counts = py::array_t<int64_t>(py::ssize_t(n));
+  {
+    py::gil_scoped_release nogil;
+    for (size_t i = 0; i < n; ++i)
+      counts.mutable_data()[i] = int64_t(index.evaluate_filter(
+          ops.data() + 3 * off[i], size_t(off[i + 1] - off[i]), entries.data(),
+          size_t(entries.shape(0)), loads.shape(0) ? loads.data() : nullptr,
+          size_t(loads.shape(0)), limit, out.mutable_data() + i * words));
+  }
+  return counts;
+}
+
 // Output arrays of a filtered search: labels, distances, plan codes, nodes scored.
 struct FilteredOut {
   py::array_t<int64_t> labels;

@@ -92,6 +92,12 @@ void bind_hnsw(py::module_& m) {
            },
            py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none(),
            py::arg("loads") = py::none())
+      .def("evaluate_filters",
+           [](HnswCore& self, const py::object& ops, const py::object& op_offsets,
+              const py::object& entries, size_t limit, const py::object& out,
+              const py::object& loads) {
+             return evaluate_filters_with(*self.index, ops, op_offsets, entries, limit, out, loads);
+           })
       .def(
           "remove",
           [](HnswCore& self, const py::object& labels) {

@@ -64,11 +64,13 @@ size_t evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
         const int64_t slot = entries[j];
         if (slot >= 0 && size_t(slot) < n_slots) bits[slot >> 6] |= uint64_t(1) << (slot & 63);
       }
-    } else if (code == kOpLoad) {
-      if (begin < 0 || size_t(begin) >= n_loads)
+    } else if (code == kOpPrefixDiff) {
+      if (begin < 0 || size_t(begin) >= n_loads || end < 0 || size_t(end) >= n_loads)
         throw ValueError("filter program: bitset index out of bounds");
       uint64_t* bits = push();
-      std::memcpy(bits, loads + size_t(begin) * words, words * sizeof(uint64_t));
+      const uint64_t* hi = loads + size_t(begin) * words;
+      const uint64_t* lo = loads + size_t(end) * words;
+      for (size_t w = 0; w < words; ++w) bits[w] = hi[w] & ~lo[w];
       if (words) bits[words - 1] &= tail_mask;
     } else if (code == kOpNot) {
       if (stack.empty()) throw ValueError("filter program: NOT on an empty stack");

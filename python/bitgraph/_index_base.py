@@ -242,10 +242,7 @@ class _VectorIndex(ABC):
                 ops, op_offsets, entries, loads = self._attributes.compile_many(
                     [f for f, _ in chunk], self._slots_of)
             bits = np.empty((len(chunk), (limit + 63) // 64), dtype=np.uint64)
-            counts = np.empty(len(chunk), dtype=np.int64)
-            for i in range(len(chunk)):
-                counts[i] = self._core.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]],
-                                                       entries, limit, bits[i], loads)[1]
+            counts = self._core.evaluate_filters(ops, op_offsets, entries, limit, bits, loads)
             if len(chunk) == 1 and chunk[0][1] is None:
                 order: Any = slice(None)
                 sub = q

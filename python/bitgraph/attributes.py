@@ -19,14 +19,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import BitgraphTypeError, BitgraphValueError
-from .filters import OP_AND, OP_LOAD, OP_NOT, OP_OR, OP_SCATTER, Filter
+from .filters import OP_AND, OP_PREFIX_DIFF, OP_NOT, OP_OR, OP_SCATTER, Filter
 
 INT_MISSING = np.iinfo(np.int64).min
 KINDS = ("int", "float", "tags")
 # A range leaf spanning more than two of these buckets of the sorted order is built from two
 # precomputed prefix bitmaps (O(n/64) words) plus its two partial buckets, not slot by slot
-# (O(matches)): wide ranges that differ per query stay cheap. 64 buckets cost ~8 B/item/field.
-PREFIX_BUCKETS = 64
+# (O(matches)): wide ranges that differ per query stay cheap. 128 buckets: ~16 B/item/field.
+PREFIX_BUCKETS = 128
 MIN_PREFIX_ITEMS = 4096
 
 
@@ -115,15 +115,17 @@ class _ScalarColumn(_Column):
             self._prefix = (prefix, bucket)
         return self._prefix
 
-    def range_parts(self, a: int, b: int) -> tuple[np.ndarray | None, list[np.ndarray]]:
-        """Sorted positions ``[a, b)`` as ``(bitset or None, runs of slots to add)``."""
+    def range_parts(self, a: int, b: int) -> tuple[tuple[np.ndarray, int, int] | None,
+                                                   list[np.ndarray]]:
+        """Sorted positions ``[a, b)`` as ``((prefix bitmaps, hi row, lo row) or None, runs of
+        slots to add)``: the range is ``P[hi] & ~P[lo]`` plus the runs."""
         _, perm = self.sorted_index()
         if perm.shape[0] >= MIN_PREFIX_ITEMS:
             bucket = max(1, -(-perm.shape[0] // PREFIX_BUCKETS))
             ja, jb = -(-a // bucket), b // bucket
             if jb - ja >= 2:
                 prefix, bucket = self.prefix_bitmaps()
-                return prefix[jb] & ~prefix[ja], [perm[a: ja * bucket], perm[jb * bucket: b]]
+                return (prefix, jb, ja), [perm[a: ja * bucket], perm[jb * bucket: b]]
         return None, [perm[a:max(a, b)]]
 
     def state(self, name: str) -> dict[str, np.ndarray]:
@@ -310,12 +312,12 @@ class AttributeStore:
         postfix bitset program.
 
         Each op is ``(code, begin, end)``; OP_SCATTER pushes a bitset with the slots
-        ``entries[begin:end]`` set, OP_LOAD pushes ``loads[begin]``; AND / OR / NOT combine the
+        ``entries[begin:end]`` set, OP_PREFIX_DIFF pushes ``loads[begin] & ~loads[end]``; AND / OR / NOT combine the
         top of the stack.
         """
         ops: list[tuple[int, int, int]] = []
         parts: list[np.ndarray] = []
-        loads: list[np.ndarray] = []
+        loads = _Loads(self._n)
         size = [0]
 
         def scatter(runs: list[np.ndarray]) -> None:
@@ -358,24 +360,18 @@ class AttributeStore:
                 lo, hi = _range_bounds(col.kind, *f._args)
                 vals, perm = col.sorted_index()
                 a, b = vals.searchsorted(lo, "left"), vals.searchsorted(hi, "right")
-                bitset, runs = col.range_parts(int(a), int(b))
-                if bitset is not None:
-                    ops.append((OP_LOAD, len(loads), 0))
-                    loads.append(bitset)
+                diff, runs = col.range_parts(int(a), int(b))
+                if diff is not None:
+                    ops.append(loads.op(*diff))
                 scatter(runs)
-                if bitset is not None:
+                if diff is not None:
                     ops.append((OP_OR, 0, 0))
             else:  # pragma: no cover - constructors only make the ops above
                 raise BitgraphValueError(f"unknown filter op {op!r}")
 
         emit(filt)
         entries = np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
-        return np.asarray(ops, dtype=np.int64).reshape(-1, 3), entries, self._stack(loads)
-
-    def _stack(self, loads: list[np.ndarray]) -> np.ndarray:
-        if loads:
-            return np.ascontiguousarray(np.stack(loads))
-        return np.zeros((0, (self._n + 63) // 64), dtype=np.uint64)
+        return np.asarray(ops, dtype=np.int64).reshape(-1, 3), entries, loads.table()
 
     def compile_many(self, filters: list[Filter], slots_of: Callable[[np.ndarray], np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -390,7 +386,7 @@ class AttributeStore:
         n = len(filters)
         ops_parts: list[np.ndarray] = [np.zeros((0, 3), np.int64)] * n
         runs: list[list[np.ndarray]] = [[] for _ in range(n)]
-        bitsets: list[np.ndarray | None] = [None] * n
+        diffs: list[tuple[np.ndarray, int, int] | None] = [None] * n
         simple: dict[str, list[int]] = {}
         for i, f in enumerate(filters):
             if f._op == "range" or (f._op == "isin" and f._args[0].size == 1):
@@ -416,17 +412,16 @@ class AttributeStore:
             a = vals.searchsorted(lo, "left")
             b = vals.searchsorted(hi, "right")
             for j, i in enumerate(members):
-                bitsets[i], runs[i] = col.range_parts(int(a[j]), int(b[j]))
+                diffs[i], runs[i] = col.range_parts(int(a[j]), int(b[j]))
         entries_parts: list[np.ndarray] = []
-        loads: list[np.ndarray] = []
+        loads = _Loads(self._n)
         size = 0
         for i, f in enumerate(filters):
             if f._op == "range" or (f._op == "isin" and f._args[0].size == 1):
                 count = sum(r.size for r in runs[i])
                 rows = [[OP_SCATTER, size, size + count]]
-                if bitsets[i] is not None:
-                    rows = [[OP_LOAD, len(loads), 0]] + rows + [[OP_OR, 0, 0]]
-                    loads.append(bitsets[i])
+                if diffs[i] is not None:
+                    rows = [list(loads.op(*diffs[i]))] + rows + [[OP_OR, 0, 0]]
                 ops_parts[i] = np.array(rows, np.int64)
                 entries_parts.extend(runs[i])
                 size += count
@@ -434,8 +429,7 @@ class AttributeStore:
                 ops, entries, own_loads = self.compile(f, slots_of)
                 ops = ops.copy()
                 ops[ops[:, 0] == OP_SCATTER, 1:] += size
-                ops[ops[:, 0] == OP_LOAD, 1] += len(loads)
-                loads.extend(own_loads)
+                ops[ops[:, 0] == OP_PREFIX_DIFF, 1:] += loads.add_table(own_loads)
                 ops_parts[i] = ops
                 entries_parts.append(entries)
                 size += entries.size
@@ -444,7 +438,7 @@ class AttributeStore:
         entries_all = (np.concatenate(entries_parts).astype(np.int32, copy=False)
                        if entries_parts else np.zeros(0, np.int32))
         return (np.concatenate(ops_parts) if ops_parts else np.zeros((0, 3), np.int64),
-                offsets, entries_all, self._stack(loads))
+                offsets, entries_all, loads.table())
 
     def _column(self, f: Filter, kinds: tuple[str, ...]) -> Any:
         col = self._cols.get(f._field or "")
@@ -502,6 +496,39 @@ class AttributeStore:
                     raise ValueError(f"attribute {name!r} has the wrong dtype or length")
                 store._cols[name] = _ScalarColumn(kind, vals)
         return store
+
+
+class _Loads:
+    """The bitsets a batch of programs reads with PREFIX_DIFF: the prefix-bitmap matrices of
+    the fields they use, passed as they are when there is one (no copy), stacked otherwise."""
+
+    def __init__(self, n_slots: int) -> None:
+        self._words = (n_slots + 63) // 64
+        self._tables: list[np.ndarray] = []
+        self._rows = 0
+
+    def add_table(self, table: np.ndarray) -> int:
+        """Row offset of ``table`` in the combined table (added once per distinct matrix)."""
+        at = 0
+        for t in self._tables:
+            if t is table:
+                return at
+            at += t.shape[0]
+        if table.shape[0]:
+            self._tables.append(table)
+            self._rows += table.shape[0]
+        return at
+
+    def op(self, table: np.ndarray, hi: int, lo: int) -> tuple[int, int, int]:
+        base = self.add_table(table)
+        return (OP_PREFIX_DIFF, base + hi, base + lo)
+
+    def table(self) -> np.ndarray:
+        if not self._tables:
+            return np.zeros((0, self._words), dtype=np.uint64)
+        if len(self._tables) == 1:
+            return self._tables[0]
+        return np.concatenate(self._tables)
 
 
 def _owned_nbytes(a: np.ndarray) -> int:

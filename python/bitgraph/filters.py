@@ -23,7 +23,7 @@ OP_SCATTER = 0  # push a bitset with the slots of entries [begin, end) set
 OP_AND = 1
 OP_OR = 2
 OP_NOT = 3
-OP_LOAD = 4  # push row `begin` of the program's precomputed bitsets
+OP_PREFIX_DIFF = 4  # push loads[begin] & ~loads[end] (prefix bitmaps of a field)
 
 
 def _check_field(field: Any) -> str:

@@ -14,7 +14,7 @@ from .kernels import slot_distance, sqnorm, walk_distance
 from .visited import next_epoch
 
 PLAN_EXACT, PLAN_ACORN, PLAN_POST_FILTER, PLAN_EXACT_FALLBACK = 1, 2, 3, 4
-_OP_SCATTER, _OP_AND, _OP_OR, _OP_NOT, _OP_LOAD = 0, 1, 2, 3, 4
+_OP_SCATTER, _OP_AND, _OP_OR, _OP_NOT, _OP_PREFIX_DIFF = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, nogil=True)
@@ -47,11 +47,12 @@ def _run_program(ops, entries, loads, deleted, check_deleted, n_slots, out):
                 if 0 <= s < n_slots:
                     row[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
             top += 1
-        elif code == _OP_LOAD:
-            if begin < 0 or begin >= loads.shape[0]:
+        elif code == _OP_PREFIX_DIFF:
+            if begin < 0 or begin >= loads.shape[0] or end < 0 or end >= loads.shape[0]:
                 return 1
             row = stack[top]
-            row[:] = loads[begin, :words]
+            for w in range(words):
+                row[w] = loads[begin, w] & ~loads[end, w]
             if words and tail:
                 row[words - 1] &= (np.uint64(1) << np.uint64(tail)) - np.uint64(1)
             top += 1

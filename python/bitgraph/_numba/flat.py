@@ -124,6 +124,14 @@ class FlatCore(SlotCore):
         return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out,
                                loads)
 
+    def evaluate_filters(self, ops, op_offsets, entries, limit, out, loads):
+        """Match counts of a batch of compiled programs, each evaluated into its row of out."""
+        counts = np.empty(out.shape[0], dtype=np.int64)
+        for i in range(out.shape[0]):
+            counts[i] = self.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]], entries,
+                                             limit, out[i], loads)[1]
+        return counts
+
     def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
                         exact_ratio=7.0, exact_ratio_batched=1000.0, acorn_below=0.05,
                         seeds=8):
