@@ -10,7 +10,7 @@ from .graph_search import SKIP_DELETED, USE_ALLOWED, is_admissible
 from .heaps import heap_drain_sorted, heap_push, heap_replace_top
 from .kernels import encode_rows, metric_code, slot_distance, sqnorm, storage_code
 from .parallel import clamp_threads, run_parallel
-from .filtered import (evaluate_filter, flat_filtered_parallel, flat_filtered_range,
+from .filtered import (flat_filtered_parallel, flat_filtered_range,
                        grouped_search, padded_bits)
 from .slots import SlotCore, normalize_allowed
 
@@ -116,21 +116,6 @@ class FlatCore(SlotCore):
             out_labels[:, :kk] = res_l
             out_dists[:, :kk] = res_d
         return out_labels, out_dists
-
-    def evaluate_filter(self, ops, entries, limit, out=None, loads=None):
-        """``(bitset, matches)`` of a compiled filter program over the live slots below
-        ``limit``."""
-        n_slots = min(int(limit), self._n_slots)
-        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out,
-                               loads)
-
-    def evaluate_filters(self, ops, op_offsets, entries, limit, out, loads):
-        """Match counts of a batch of compiled programs, each evaluated into its row of out."""
-        counts = np.empty(out.shape[0], dtype=np.int64)
-        for i in range(out.shape[0]):
-            counts[i] = self.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]], entries,
-                                             limit, out[i], loads)[1]
-        return counts
 
     def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
                         exact_ratio=7.0, exact_ratio_batched=1000.0, acorn_below=0.05,

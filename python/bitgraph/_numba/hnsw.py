@@ -18,7 +18,7 @@ from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_paralle
                            search_range, unpack_entry)
 from .kernels import encode_rows, metric_code, storage_code
 from .parallel import clamp_threads, run_parallel
-from .filtered import (evaluate_filter, filtered_parallel, filtered_range, grouped_search,
+from .filtered import (filtered_parallel, filtered_range, grouped_search,
                        padded_bits)
 from .slots import SlotCore, normalize_allowed
 from .visited import VisitedPool
@@ -156,21 +156,6 @@ class HNSWCore(SlotCore):
         finally:
             self._visited.release((tags, epochs))
         return out_labels, out_dists
-
-    def evaluate_filter(self, ops, entries, limit, out=None, loads=None):
-        """``(bitset, matches)`` of a compiled filter program over the live slots below
-        ``limit``."""
-        n_slots = min(int(limit), self._n_slots)
-        return evaluate_filter(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out,
-                               loads)
-
-    def evaluate_filters(self, ops, op_offsets, entries, limit, out, loads):
-        """Match counts of a batch of compiled programs, each evaluated into its row of out."""
-        counts = np.empty(out.shape[0], dtype=np.int64)
-        for i in range(out.shape[0]):
-            counts[i] = self.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]], entries,
-                                             limit, out[i], loads)[1]
-        return counts
 
     def search_filtered(self, queries, k, ef, threads, allowed, counts, offsets,
                         exact_ratio=7.0, exact_ratio_batched=1000.0, acorn_below=0.05,

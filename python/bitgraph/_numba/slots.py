@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 
+from .filtered import evaluate_filter as evaluate_program
 from .kernels import row_bytes_for, row_views
 
 
@@ -175,6 +176,21 @@ class SlotCore:
             if not is_mapped(a):
                 total += a.nbytes
         return total
+
+    def evaluate_filter(self, ops, entries, limit, out=None, loads=None):
+        """``(bitset, matches)`` of a compiled filter program over the live slots below
+        ``limit``."""
+        n_slots = min(int(limit), self._n_slots)
+        return evaluate_program(ops, entries, self._arr["deleted"], self._n_deleted, n_slots, out,
+                               loads)
+
+    def evaluate_filters(self, ops, op_offsets, entries, limit, out, loads):
+        """Match counts of a batch of compiled programs, each evaluated into its row of out."""
+        counts = np.empty(out.shape[0], dtype=np.int64)
+        for i in range(out.shape[0]):
+            counts[i] = self.evaluate_filter(ops[op_offsets[i]:op_offsets[i + 1]], entries,
+                                             limit, out[i], loads)[1]
+        return counts
 
     def _slot_state(self):
         """Used parts of the per-slot arrays (views: valid until the next add/remove)."""
