@@ -10,6 +10,9 @@ Names:
   queries drawn from the same mixture); metric l2.
 * ``clustered-small``: the same generator at 20,000 x 32 (16 clusters, 1,000 queries), for
   smoke tests.
+* ``text-like-384``: 200,000 x 384 base, 2,000 queries with the anisotropy of sentence
+  embeddings (:func:`text_like`), metric cosine; ``text-like-small`` is 20,000 x 384 with 500
+  queries for quick runs.
 
 Ground truth is exact brute force (faiss IndexFlatIP / IndexFlatL2 when faiss is installed,
 numpy otherwise), top-100, cached as ``.npy`` under the cache dir: the ``cache_dir`` argument,
@@ -91,10 +94,42 @@ def gaussian_mixture(n: int, n_queries: int, dim: int, clusters: int, seed: int 
     return draw(n), draw(n_queries)
 
 
+def text_like(n: int, n_queries: int, dim: int, seed: int = 0, rank: int = 64,
+              clusters: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded vectors with the anisotropy of sentence embeddings (for binary codes).
+
+    A shared offset (embeddings have a common mean direction), clustered points in a random
+    ``rank``-dimensional subspace whose spectrum decays like ``1/sqrt(i+1)``, isotropic noise
+    in all ``dim`` dimensions, then L2-normalised. Base and queries are independent draws.
+    """
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, rank)))
+    spectrum = (1.0 / np.sqrt(np.arange(1, rank + 1))).astype(np.float32)
+    mixing = (basis * spectrum[None, :]).T.astype(np.float32)           # (rank, dim)
+    offset = rng.standard_normal(dim).astype(np.float32)
+    offset *= 0.6 / np.linalg.norm(offset)
+    centres = rng.standard_normal((clusters, rank)).astype(np.float32)
+    weights = rng.dirichlet(np.full(clusters, 1.0))
+
+    def draw(m: int) -> np.ndarray:
+        labels = rng.choice(clusters, size=m, p=weights)
+        latent = centres[labels] + 0.8 * rng.standard_normal((m, rank), dtype=np.float32)
+        x = latent @ mixing
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        x += offset
+        x += 0.35 / np.sqrt(dim) * rng.standard_normal((m, dim), dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    return draw(n), draw(n_queries)
+
+
 GENERATORS = {
     "glove-50-angular": _glove,
     "clustered-128-l2": lambda: (*gaussian_mixture(200_000, 2_000, 128, 64, seed=0), "l2"),
     "clustered-small": lambda: (*gaussian_mixture(20_000, 1_000, 32, 16, seed=0), "l2"),
+    "text-like-384": lambda: (*text_like(200_000, 2_000, 384, seed=0), "cosine"),
+    "text-like-small": lambda: (*text_like(20_000, 500, 384, seed=0), "cosine"),
 }
 
 
