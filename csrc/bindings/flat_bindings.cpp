@@ -17,14 +17,17 @@ struct FlatCore {
 
 void bind_flat(py::module_& m) {
   py::class_<FlatCore>(m, "FlatCore")
-      .def(py::init([](size_t dim, const std::string& metric, const std::string& storage) {
+      .def(py::init([](size_t dim, const std::string& metric, const std::string& storage,
+                       size_t planes) {
              require(dim >= 1, "dim must be >= 1");
              auto c = std::make_unique<FlatCore>();
-             c->index = std::make_unique<FlatIndex>(dim, parse_metric(metric), parse_storage(storage));
+             c->index = std::make_unique<FlatIndex>(dim, parse_metric(metric), parse_storage(storage),
+                                                  planes);
              c->dim = dim;
              return c;
            }),
-           py::arg("dim"), py::arg("metric"), py::arg("storage") = "float32")
+           py::arg("dim"), py::arg("metric"), py::arg("storage") = "float32",
+           py::arg("planes") = 1)
       .def(
           "add",
           [](FlatCore& self, const py::object& vectors, const py::object& labels, size_t threads,
@@ -131,10 +134,10 @@ void bind_flat(py::module_& m) {
       .def_static(
           "from_state",
           [](size_t dim, const std::string& metric, const std::string& storage,
-             const py::dict& state) {
+             const py::dict& state, size_t planes) {
             auto c = std::make_unique<FlatCore>();
             StorageKind kind = parse_storage(storage);
-            c->index = std::make_unique<FlatIndex>(dim, parse_metric(metric), kind);
+            c->index = std::make_unique<FlatIndex>(dim, parse_metric(metric), kind, planes);
             c->dim = dim;
             auto labels = as_vector<int64_t>(state["labels"], "labels");
             size_t n = labels.shape(0);
@@ -146,7 +149,8 @@ void bind_flat(py::module_& m) {
             c->keep_alive = {rows, labels, deleted};
             return c;
           },
-          py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("state"));
+          py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("state"),
+          py::arg("planes") = 1);
 }
 
 }  // namespace bitgraph::bindings

@@ -12,8 +12,9 @@ struct HnswCore {
 };
 
 HnswParams make_params(size_t dim, const std::string& metric, const std::string& storage,
-                       size_t M, size_t ef_construction, uint64_t seed) {
-  return HnswParams{dim, parse_metric(metric), parse_storage(storage), M, ef_construction, seed};
+                       size_t M, size_t ef_construction, uint64_t seed, size_t planes) {
+  return HnswParams{dim,  parse_metric(metric), parse_storage(storage), M, ef_construction,
+                    seed, planes};
 }
 
 py::tuple search(HnswCore& self, const py::object& queries, size_t k, size_t ef, size_t threads,
@@ -58,14 +59,14 @@ py::tuple search_filtered(HnswCore& self, const py::object& queries, size_t k, s
 void bind_hnsw(py::module_& m) {
   py::class_<HnswCore>(m, "HNSWCore")
       .def(py::init([](size_t dim, const std::string& metric, const std::string& storage,
-                       size_t M, size_t ef_construction, uint64_t seed) {
+                       size_t M, size_t ef_construction, uint64_t seed, size_t planes) {
              auto c = std::make_unique<HnswCore>();
              c->index = std::make_unique<HnswIndex>(
-                 make_params(dim, metric, storage, M, ef_construction, seed));
+                 make_params(dim, metric, storage, M, ef_construction, seed, planes));
              return c;
            }),
            py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("M"),
-           py::arg("ef_construction"), py::arg("seed"))
+           py::arg("ef_construction"), py::arg("seed"), py::arg("planes") = 1)
       .def(
           "add",
           [](HnswCore& self, const py::object& vectors, const py::object& labels, size_t threads,
@@ -146,10 +147,10 @@ void bind_hnsw(py::module_& m) {
       .def_static(
           "from_state",
           [](size_t dim, const std::string& metric, const std::string& storage, size_t M,
-             size_t ef_construction, uint64_t seed, const py::dict& state) {
+             size_t ef_construction, uint64_t seed, const py::dict& state, size_t planes) {
             auto c = std::make_unique<HnswCore>();
             c->index = std::make_unique<HnswIndex>(
-                make_params(dim, metric, storage, M, ef_construction, seed));
+                make_params(dim, metric, storage, M, ef_construction, seed, planes));
             const HnswParams& p = c->index->params();
             auto labels = as_vector<int64_t>(state["labels"], "labels");
             size_t n = labels.shape(0);
@@ -169,7 +170,7 @@ void bind_hnsw(py::module_& m) {
             return c;
           },
           py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("M"),
-          py::arg("ef_construction"), py::arg("seed"), py::arg("state"));
+          py::arg("ef_construction"), py::arg("seed"), py::arg("state"), py::arg("planes") = 1);
 }
 
 }  // namespace bitgraph::bindings

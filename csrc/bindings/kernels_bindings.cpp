@@ -1,5 +1,6 @@
 // Module-level kernel functions (tests compare them across backends and SIMD levels).
 #include "bindings/common.hpp"
+#include "binary/binary_kernels.hpp"
 #include "simd/kernels.hpp"
 #include "storage/vector_store.hpp"
 
@@ -43,6 +44,8 @@ void bind_kernels(py::module_& m) {
          const std::string& storage, const std::string& level) {
         StorageKind kind = parse_storage(storage);
         Metric met = parse_metric(metric);
+        require(kind != StorageKind::kBinary && int(met) < 2,
+                "distances() compares float rows; use binary_distances() for codes");
         auto q = as_vector<float>(query, "query");
         require(size_t(q.shape(0)) == dim, "query must have dim values");
         size_t rb = row_bytes_for(kind, dim);
@@ -59,6 +62,36 @@ void bind_kernels(py::module_& m) {
       },
       py::arg("query"), py::arg("rows"), py::arg("dim"), py::arg("metric"), py::arg("storage"),
       py::arg("level") = "");
+  m.def("code_level", [] { return std::string(active_code_kernels().level); },
+        "The instruction set the binary-code kernels run with.");
+  m.def(
+      "binary_distances",
+      [](const py::object& query, const py::object& codes, size_t planes,
+         const std::string& distance, const std::string& level) {
+        auto q = as_vector<uint8_t>(query, "query");
+        const size_t rb = size_t(q.shape(0));
+        require(planes >= 1 && planes <= 8 && rb % (8 * planes) == 0 && rb > 0,
+                "a code row must hold 1 to 8 planes of whole uint64 words");
+        require(distance == "sdc" || distance == "hamming", "distance must be 'sdc' or 'hamming'");
+        auto c = as_matrix<uint8_t>(codes, rb, "codes");
+        const size_t n = c.shape(0);
+        const CodeKernelTable& table =
+            level.empty() ? active_code_kernels() : code_kernels_for_level(level.c_str());
+        const CodeKernels k = table.select(
+            distance == "sdc" ? CodeDistance::kSdc : CodeDistance::kHamming, planes);
+        const CodeLayout layout{planes, rb / (8 * planes)};
+        require(layout.exact_in_float(), "binary code too long for exact float32 distances");
+        py::array_t<float> out{py::ssize_t(n)};
+        {
+          py::gil_scoped_release nogil;
+          k.range(q.data(), c.data(), layout, n, out.mutable_data());
+        }
+        return out;
+      },
+      py::arg("query"), py::arg("codes"), py::arg("planes"), py::arg("distance") = "sdc",
+      py::arg("level") = "");
+  m.def("code_level_supported",
+        [](const std::string& level) { return code_level_supported(level.c_str()); });
 }
 
 }  // namespace bitgraph::bindings

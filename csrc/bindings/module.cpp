@@ -31,4 +31,6 @@ PYBIND11_MODULE(_core, m) {
   bind_kernels(m);
   bind_hnsw(m);
   bind_flat(m);
+  bind_binary(m);
+  bind_fastscan(m);
 }

@@ -9,10 +9,13 @@ namespace bitgraph {
 
 // Metrics the core computes. "cosine" never reaches the core: the Python layer normalises
 // vectors once at add time and searches with kInnerProduct.
-enum class Metric : int { kL2 = 0, kInnerProduct = 1 };
+// kSdc / kHamming compare binary codes (storage kBinary only; binary/binary_kernels.hpp).
+enum class Metric : int { kL2 = 0, kInnerProduct = 1, kSdc = 2, kHamming = 3 };
 
 // Row encodings of the vector storage (see docs/backend-contract.md for the byte layout).
-enum class StorageKind : int { kFloat32 = 0, kFloat16 = 1, kInt8 = 2 };
+// kBinary rows are packed binary codes of 4 * dim bytes: for binary storage `dim` counts the
+// code's 32-bit words, and rows and queries arrive as those bytes behind a float pointer.
+enum class StorageKind : int { kFloat32 = 0, kFloat16 = 1, kInt8 = 2, kBinary = 3 };
 
 // Typed errors; bindings/ maps each to one Python exception class.
 struct ValueError : std::invalid_argument {

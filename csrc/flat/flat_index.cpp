@@ -34,6 +34,7 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
     deleted_[first + i] = 0;
     store_.set(first + i, vectors + i * store_.dim());
   }
+  blocks_.repack(store_, first, first + n);
   n_slots_ = first + n;
   return n;
 }
@@ -69,6 +70,14 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
   };
   const size_t per_thread = (nq + threads - 1) / threads;
 
+  if (blocks_.enabled) {
+    std::vector<TopK> tops(nq);
+    for (TopK& top : tops) top.reset(k);
+    code_scan(blocks_, n_slots_, reinterpret_cast<const uint8_t*>(queries), store_.row_bytes(),
+              nq, threads, admissible, tops);
+    for (size_t qi = 0; qi < nq; ++qi) write_results(tops[qi], qi);
+    return;
+  }
   if (use_tiles(store_, nq, threads)) {
     // Batches: the transposed-tile kernels, each query's k found rescored below.
     std::vector<TopK> tops(nq);
@@ -206,6 +215,7 @@ void FlatIndex::borrow_state(const uint8_t* rows, const int64_t* labels, const u
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.borrow(rows, n_slots);
+  blocks_.repack(store_, 0, n_slots);
   labels_.borrow(labels, n_slots);
   deleted_.borrow(deleted, n_slots);
   label_map_ = LabelMap();

@@ -8,6 +8,7 @@
 #include "core/buffer.hpp"
 #include "core/label_map.hpp"
 #include "core/parallel.hpp"
+#include "flat/code_scan.hpp"
 #include "hnsw/hnsw_index.hpp"
 #include "storage/vector_store.hpp"
 
@@ -15,7 +16,10 @@ namespace bitgraph {
 
 class FlatIndex {
  public:
-  FlatIndex(size_t dim, Metric metric, StorageKind storage) : store_(dim, metric, storage) {}
+  FlatIndex(size_t dim, Metric metric, StorageKind storage, size_t planes = 1)
+      : store_(dim, metric, storage, planes) {
+    blocks_.configure(store_);
+  }
 
   size_t add(const float* vectors, const int64_t* labels, size_t n);
   void search(const float* queries, size_t nq, size_t k, size_t threads, const SlotFilter* filter,
@@ -36,7 +40,8 @@ class FlatIndex {
   size_t size() const { return n_slots_ - n_deleted_; }
   size_t n_slots() const { return n_slots_; }
   size_t nbytes() const {
-    return store_.nbytes() + labels_.owned_bytes() + deleted_.owned_bytes() + label_map_.nbytes();
+    return store_.nbytes() + labels_.owned_bytes() + deleted_.owned_bytes() +
+           label_map_.nbytes() + blocks_.nbytes();
   }
   const VectorStore& store() const { return store_; }
   const Buffer<int64_t>& labels() const { return labels_; }
@@ -46,6 +51,7 @@ class FlatIndex {
 
  private:
   VectorStore store_;
+  FastscanBlocks blocks_;  // binary SDC stores: the rows again in fast-scan block layout
   Buffer<int64_t> labels_;
   Buffer<uint8_t> deleted_;
   LabelMap label_map_;

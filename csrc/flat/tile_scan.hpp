@@ -36,7 +36,7 @@ inline void collect_rows(const float* dists, const uint32_t* rows, size_t begin,
 
 // Whether a batch of nq queries on `threads` threads should use tile_scan.
 inline bool use_tiles(const VectorStore& store, size_t nq, size_t threads) {
-  return store.kind() != StorageKind::kInt8 &&
+  return store.kind() != StorageKind::kInt8 && store.kind() != StorageKind::kBinary &&
          (nq + threads - 1) / std::max<size_t>(threads, 1) >= kMinQueriesForTiles;
 }
 

@@ -21,7 +21,7 @@ uint64_t splitmix64(uint64_t& state) {
 
 HnswIndex::HnswIndex(const HnswParams& params)
     : params_(params),
-      store_(params.dim, params.metric, params.storage),
+      store_(params.dim, params.metric, params.storage, params.planes),
       graph_(params.M),
       rng_state_(params.seed),
       level_mult_(1.0 / std::log(double(params.M))),

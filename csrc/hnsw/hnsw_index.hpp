@@ -29,6 +29,7 @@ struct HnswParams {
   size_t M;
   size_t ef_construction;
   uint64_t seed;
+  size_t planes = 1;  // bit planes of a binary code row (storage kBinary only)
 };
 
 // A search restriction: slot i may be returned only if bit i is set. `count` is the number of

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "core/half.hpp"
 
@@ -35,6 +36,7 @@ void encode_rows(StorageKind kind, size_t dim, const float* vectors, size_t n, u
     uint8_t* o = out + r * rb;
     switch (kind) {
       case StorageKind::kFloat32:
+      case StorageKind::kBinary:
         std::memcpy(o, x, 4 * dim);
         break;
       case StorageKind::kFloat16:
@@ -57,6 +59,7 @@ void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, fl
     float* o = out + r * dim;
     switch (kind) {
       case StorageKind::kFloat32:
+      case StorageKind::kBinary:
         std::memcpy(o, row, 4 * dim);
         break;
       case StorageKind::kFloat16:
@@ -77,15 +80,33 @@ void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, fl
   }
 }
 
-VectorStore::VectorStore(size_t dim, Metric metric, StorageKind kind)
-    : dim_(dim),
-      row_bytes_(row_bytes_for(kind, dim)),
-      metric_(metric),
-      kind_(kind),
-      kernels_(kernels_for(kind, metric)) {}
+VectorStore::VectorStore(size_t dim, Metric metric, StorageKind kind, size_t planes)
+    : dim_(dim), row_bytes_(row_bytes_for(kind, dim)), metric_(metric), kind_(kind) {
+  const bool code_metric = metric == Metric::kSdc || metric == Metric::kHamming;
+  if ((kind == StorageKind::kBinary) != code_metric)
+    throw ValueError(std::string("metric '") + metric_name(metric) +
+                     "' does not apply to storage '" + storage_name(kind) +
+                     "' (binary storage takes 'sdc' or 'hamming', float storage 'l2' or 'ip')");
+  if (kind != StorageKind::kBinary) {
+    kernels_ = kernels_for(kind, metric);
+    return;
+  }
+  // A code row is planes * words uint64 words, i.e. 2 * planes * words 32-bit units.
+  if (planes < 1 || planes > 8 || dim % (2 * planes) != 0)
+    throw ValueError("binary storage needs 1 to 8 planes and a row of whole uint64 words per "
+                     "plane (dim " + std::to_string(dim) + ", planes " + std::to_string(planes) +
+                     ")");
+  layout_ = CodeLayout{planes, dim / (2 * planes)};
+  if (!layout_.exact_in_float())
+    throw ValueError("binary code too long for exact distances: " + std::to_string(planes) +
+                     " planes of " + std::to_string(64 * layout_.words) + " bits");
+  codes_ = code_kernels_for(
+      metric == Metric::kSdc ? CodeDistance::kSdc : CodeDistance::kHamming, planes);
+}
 
 const float* VectorStore::as_query(size_t slot, std::vector<float>& scratch) const {
-  if (kind_ == StorageKind::kFloat32) return reinterpret_cast<const float*>(row(slot));
+  if (kind_ == StorageKind::kFloat32 || kind_ == StorageKind::kBinary)
+    return reinterpret_cast<const float*>(row(slot));
   scratch.resize(dim_);
   decode_rows(kind_, dim_, row(slot), 1, scratch.data());
   return scratch.data();

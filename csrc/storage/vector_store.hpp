@@ -8,6 +8,7 @@
 
 #include "core/buffer.hpp"
 #include "core/types.hpp"
+#include "binary/binary_kernels.hpp"
 #include "simd/kernels.hpp"
 
 namespace bitgraph {
@@ -19,7 +20,8 @@ void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, fl
 
 class VectorStore {
  public:
-  VectorStore(size_t dim, Metric metric, StorageKind kind);
+  // Binary storage (kind kBinary, metric kSdc or kHamming) needs the code's plane count.
+  VectorStore(size_t dim, Metric metric, StorageKind kind, size_t planes = 1);
 
   size_t dim() const { return dim_; }
   size_t row_bytes() const { return row_bytes_; }
@@ -38,13 +40,19 @@ class VectorStore {
   const uint8_t* data() const { return rows_.data(); }
   size_t nbytes() const { return rows_.owned_bytes(); }
 
+  const CodeLayout& code_layout() const { return layout_; }
+
+  // Binary rows take the query's code bytes behind the float pointer (see StorageKind).
   float distance(const float* query, size_t slot) const {
+    if (codes_.one) return codes_.one(as_code(query), row(slot), layout_);
     return kernels_.one(query, row(slot), dim_);
   }
   void distances(const float* query, const uint32_t* slots, size_t n, float* out) const {
+    if (codes_.one) return codes_.gather(as_code(query), rows_.data(), layout_, slots, n, out);
     kernels_.gather(query, rows_.data(), row_bytes_, dim_, slots, n, out);
   }
   void distances_range(const float* query, size_t first, size_t n, float* out) const {
+    if (codes_.one) return codes_.range(as_code(query), row(first), layout_, n, out);
     kernels_.range(query, row(first), row_bytes_, dim_, n, out);
   }
   // Float32 view of a stored row for use as a query (graph pruning compares stored rows).
@@ -56,7 +64,11 @@ class VectorStore {
   size_t row_bytes_;
   Metric metric_;
   StorageKind kind_;
-  DistanceKernels kernels_;
+  static const uint8_t* as_code(const float* q) { return reinterpret_cast<const uint8_t*>(q); }
+
+  DistanceKernels kernels_{};
+  CodeKernels codes_{};  // binary storage only (codes_.one != nullptr)
+  CodeLayout layout_;
   Buffer<uint8_t> rows_;
 };
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _backend
+from .binary import RecurrentBinarizer
+from .binary_index import BinaryIndex
 from .errors import (
     BackendUnavailableError,
     BitgraphError,
@@ -50,6 +52,8 @@ def backend_info() -> dict[str, object]:
 __all__ = [
     "HNSWIndex",
     "FlatIndex",
+    "RecurrentBinarizer",
+    "BinaryIndex",
     "SearchResult",
     "Filter",
     "PlannerConfig",

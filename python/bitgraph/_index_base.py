@@ -166,7 +166,7 @@ class _VectorIndex(ABC):
                         if self._attributes.fields else None)
             callback, close = self._progress(n, progress)
             try:
-                self._core.add(arr, ids_arr, threads, callback)
+                self._core_add(arr, ids_arr, threads, callback)
             finally:
                 close()
                 # Also after Ctrl-C: every slot the core created gets its attribute row.
@@ -176,6 +176,10 @@ class _VectorIndex(ABC):
                 # later automatic ids must not reuse (that would silently replace them).
                 self._next_id = max(self._next_id, int(ids_arr.max()) + 1)
         return ids_arr
+
+    def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
+        """Hands prepared vectors to the core (BinaryIndex encodes them first)."""
+        self._core.add(arr, ids, threads, callback)
 
     def _progress(self, total: int, enabled: bool) -> tuple[Callable[[int], bool] | None,
                                                            Callable[[], None]]:
@@ -213,27 +217,35 @@ class _VectorIndex(ABC):
 
         Safe to call from many threads at once, also while another thread adds or removes.
         """
+        return self._search(queries, k, ef, filter, threads, None)
+
+    def _search(self, queries: Any, k: int, ef: int | None, filter: Any, threads: int | None,
+                oversample: float | None) -> SearchResult:
+        """search() with the hooks subclasses use: the core answers ``_candidates(k)``
+        candidates per query for ``_core_queries(q)``, and ``_finish`` makes the final k."""
         q = self._prepare(queries, "queries")
         k = int(check_int("k", k, 1))  # type: ignore[arg-type]
+        kk = self._candidates(k, oversample)
         ef_val = check_int("ef", ef, 1, allow_none=True)
-        ef_val = max(self._default_ef(k) if ef_val is None else ef_val, k)
+        ef_val = max(self._default_ef(kk) if ef_val is None else ef_val, kk)
         # The candidate pool never holds more than every slot: a larger ef only allocates
         # (the native pool is sized by ef, so ef=10**9 would ask for gigabytes).
-        ef_val = min(ef_val, max(k, int(self._core.n_slots)))
+        ef_val = min(ef_val, max(kk, int(self._core.n_slots)))
         threads = default_threads(threads)
+        qc = self._core_queries(q, threads)
         if filter is None:
-            ids, dists = self._core.search(q, k, ef_val, threads, None)
-            return SearchResult(ids, self._user_distances(dists))
+            ids, dists = self._core.search(qc, kk, ef_val, threads, None)
+            return SearchResult(*self._finish(q, ids, dists, k, threads))
         nq = q.shape[0]
-        ids = np.full((nq, k), -1, dtype=np.int64)
-        dists = np.full((nq, k), np.inf, dtype=np.float32)
+        ids = np.full((nq, kk), -1, dtype=np.int64)
+        dists = np.full((nq, kk), np.inf, dtype=np.float32)
         codes = np.zeros(nq, dtype=np.int8)
         visited = np.zeros(nq, dtype=np.int64)
         groups = _filter_groups(filter, nq)
         for filt, rows in groups:
             if filt is None:  # queries of a per-query list without a filter
                 where = slice(None) if rows is None else rows
-                ids[where], dists[where] = self._core.search(q[where], k, ef_val, threads, None)
+                ids[where], dists[where] = self._core.search(qc[where], kk, ef_val, threads, None)
         filtered = [(f, rows) for f, rows in groups if f is not None]
         for chunk in _chunks(filtered, self._filters_per_call()):
             # One core call per chunk of distinct filters: its queries, grouped by filter.
@@ -245,19 +257,33 @@ class _VectorIndex(ABC):
             counts = self._core.evaluate_filters(ops, op_offsets, entries, limit, bits, loads)
             if len(chunk) == 1 and chunk[0][1] is None:
                 order: Any = slice(None)
-                sub = q
+                sub = qc
                 offsets = np.array([0, nq], dtype=np.int64)
             else:
                 parts = [np.arange(nq) if rows is None else rows for _, rows in chunk]
                 order = np.concatenate(parts)
-                sub = q[order]
+                sub = qc[order]
                 offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-            i, d, c, v = self._core.search_filtered(sub, k, ef_val, threads, bits, counts,
+            i, d, c, v = self._core.search_filtered(sub, kk, ef_val, threads, bits, counts,
                                                     offsets, *self.planner.args())
             ids[order], dists[order], codes[order], visited[order] = i, d, c, v
         names = plan_names(codes)
         names[codes == 0] = "unfiltered"
-        return SearchResult(ids, self._user_distances(dists), names, visited)
+        return SearchResult(*self._finish(q, ids, dists, k, threads), names, visited)
+
+    # --- search hooks (identity for float indexes) ----------------------------------------------
+    def _candidates(self, k: int, oversample: float | None) -> int:
+        """Candidates the core returns per query."""
+        return k
+
+    def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
+        """The queries as the core takes them."""
+        return q
+
+    def _finish(self, q: np.ndarray, ids: np.ndarray, dists: np.ndarray, k: int,
+                threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """The final k results (and user distances) from the core's candidates."""
+        return ids, self._user_distances(dists)
 
     def _filters_per_call(self) -> int:
         """Distinct filters compiled and evaluated per core call. A filter holds a bitset

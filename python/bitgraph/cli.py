@@ -172,7 +172,7 @@ def _import_bench() -> Any:
 @click.option("--dataset", default=None,
               help="glove-50-angular | clustered-128-l2 | clustered-small "
                    "(default: GloVe when installed, else clustered-128-l2)")
-@click.option("--libs", default="bitgraph-f32,bitgraph-f16,faiss-hnsw,hnswlib,usearch",
+@click.option("--libs", default="bitgraph-f32,bitgraph-f16,bitgraph-bin4,faiss-hnsw,hnswlib,usearch",
               show_default=True, help="comma list of libraries, or 'all'")
 @click.option("--threads", default="1", show_default=True, help="e.g. '1,all'")
 @click.option("--ef", default="16,24,32,48,64,96,128,192,256,384", show_default=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from . import persistence
 from .errors import IndexFileError
 
@@ -13,7 +15,9 @@ def _index_class(kind: Any) -> Any:
     from .flat import FlatIndex
     from .hnsw import HNSWIndex
 
-    classes = {"hnsw": HNSWIndex, "flat": FlatIndex}
+    from .binary_index import BinaryIndex
+
+    classes = {"hnsw": HNSWIndex, "flat": FlatIndex, "binary": BinaryIndex}
     if kind not in classes:
         raise IndexFileError(f"unknown index kind {kind!r} in file")
     return classes[kind]
@@ -36,7 +40,14 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
         IndexFileError (an OSError): truncated or corrupted file, wrong magic, or a format
             version newer than this bitgraph reads.
     """
-    meta, arrays = persistence.read_index(path, mmap=mmap, verify=verify)
+    mapped = [] if mmap else persistence.read_header(path).get("mapped_sections") or []
+    if mapped:
+        # Sections the index keeps on disk (BinaryIndex re-rank vectors with rerank="mmap")
+        # stay memory-mapped; everything else is read into memory as usual.
+        meta, arrays = persistence.read_index(path, mmap=True, verify=verify)
+        arrays = {k: (v if k in mapped else np.array(v)) for k, v in arrays.items()}
+    else:
+        meta, arrays = persistence.read_index(path, mmap=mmap, verify=verify)
     return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)
 
 

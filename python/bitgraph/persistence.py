@@ -175,6 +175,22 @@ def parse_index(buffer: Any, source: str, *, verify: bool = True
     return header, arrays
 
 
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON header of an index file, without reading its sections (no checks beyond the
+    header's own: :func:`read_index` validates the whole file)."""
+    with open(path, "rb") as fp:
+        prefix = fp.read(_PREFIX.size)
+        if len(prefix) < _PREFIX.size:
+            return {}
+        magic, _, header_len, _, _ = _PREFIX.unpack(prefix)
+        if magic != MAGIC or header_len > _MAX_HEADER:
+            return {}
+        try:
+            return dict(json.loads(fp.read(header_len)))
+        except ValueError:
+            return {}
+
+
 def read_index(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True
                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Reads (or memory-maps) an index file. Arrays are read-only when mapped."""

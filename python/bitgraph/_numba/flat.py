@@ -8,7 +8,8 @@ from numba import njit, prange
 
 from .graph_search import SKIP_DELETED, USE_ALLOWED, is_admissible
 from .heaps import heap_drain_sorted, heap_push, heap_replace_top
-from .kernels import encode_rows, metric_code, slot_distance, sqnorm, storage_code
+from .kernels import (check_storage_metric, encode_rows, metric_code, slot_distance, sqnorm,
+                      storage_code)
 from .parallel import clamp_threads, run_parallel
 from .filtered import (flat_filtered_parallel, flat_filtered_range,
                        grouped_search, padded_bits)
@@ -59,9 +60,11 @@ def flat_search_parallel(queries, k, views, spec, n_slots, labels, filt, deleted
 class FlatCore(SlotCore):
     """Exact index over the same storage rows as :class:`HNSWCore`."""
 
-    def __init__(self, dim, metric, storage):
+    def __init__(self, dim, metric, storage="float32", planes=1):
+        check_storage_metric(storage, metric, dim, planes)
         self.metric = metric
-        self._spec = (int(dim), storage_code(storage), metric_code(metric))
+        self.planes = int(planes)
+        self._spec = (int(dim), storage_code(storage), metric_code(metric, planes))
         super().__init__(dim, storage)
 
     def add(self, vectors, labels, threads=1, callback=None):
@@ -151,9 +154,9 @@ class FlatCore(SlotCore):
             return state
 
     @classmethod
-    def from_state(cls, dim, metric, storage, state):
+    def from_state(cls, dim, metric, storage, state, planes=1):
         """A core over the arrays of ``state`` (adopted without copying; copy-on-write)."""
-        core = cls(dim, metric, storage)
+        core = cls(dim, metric, storage, planes)
         labels = np.ascontiguousarray(state["labels"], dtype=np.int64).reshape(-1)
         n = labels.shape[0]
         arrays = {"labels": labels,

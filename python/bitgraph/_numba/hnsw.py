@@ -16,7 +16,7 @@ from ..errors import Cancelled
 from .graph_build import insert_slots
 from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_parallel,
                            search_range, unpack_entry)
-from .kernels import encode_rows, metric_code, storage_code
+from .kernels import check_storage_metric, encode_rows, metric_code, storage_code
 from .parallel import clamp_threads, run_parallel
 from .filtered import (filtered_parallel, filtered_range, grouped_search,
                        padded_bits)
@@ -31,13 +31,15 @@ _MAX_LEVEL = 100  # levels are packed into 7 bits (graph_search.pack_entry)
 class HNSWCore(SlotCore):
     """Hierarchical navigable small-world graph over encoded rows (hnswlib algorithm)."""
 
-    def __init__(self, dim, metric, storage, M, ef_construction, seed):
+    def __init__(self, dim, metric, storage, M, ef_construction, seed, planes=1):
+        check_storage_metric(storage, metric, dim, planes)
         self.metric = metric
+        self.planes = int(planes)
         self.M = int(M)
         self.M0 = 2 * self.M
         self.ef_construction = int(ef_construction)
         self.seed = int(seed)
-        self._spec = (int(dim), storage_code(storage), metric_code(metric), self.M)
+        self._spec = (int(dim), storage_code(storage), metric_code(metric, planes), self.M)
         self._level_mult = 1.0 / math.log(max(self.M, 2))
         self._rng = np.random.default_rng(self.seed)
         self._upper_len = 0
@@ -210,9 +212,9 @@ class HNSWCore(SlotCore):
             return state
 
     @classmethod
-    def from_state(cls, dim, metric, storage, M, ef_construction, seed, state):
+    def from_state(cls, dim, metric, storage, M, ef_construction, seed, state, planes=1):
         """A core over the arrays of ``state`` (adopted without copying; copy-on-write)."""
-        core = cls(dim, metric, storage, M, ef_construction, seed)
+        core = cls(dim, metric, storage, M, ef_construction, seed, planes)
         arrays = _checked_state(core, state)
         n = arrays["labels"].shape[0]
         core._adopt(arrays, n, ("links0", "levels", "upper"))

@@ -16,11 +16,14 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-# Codes used by every jitted function of this package.
-F32, F16, I8 = 0, 1, 2
+from .codes import CODE_METRIC_BASE, code_distance, code_metric
+
+# Codes used by every jitted function of this package. BIN rows are binary codes: their
+# metric code (codes.code_metric) carries the distance kind and the plane count.
+F32, F16, I8, BIN = 0, 1, 2, 3
 L2, IP = 0, 1
 
-STORAGE_CODES = {"float32": F32, "float16": F16, "int8": I8}
+STORAGE_CODES = {"float32": F32, "float16": F16, "int8": I8, "binary": BIN}
 METRIC_CODES = {"l2": L2, "ip": IP}
 
 # 2**(e - 25) for a half exponent field e (subnormals, e == 0, use the e == 1 scale).
@@ -35,15 +38,34 @@ def storage_code(storage):
     return STORAGE_CODES[storage]
 
 
-def metric_code(metric):
-    """Integer code of a metric name ("l2", "ip")."""
+def metric_code(metric, planes=1):
+    """Integer code of a metric name ("l2", "ip"; "sdc", "hamming" with binary storage)."""
+    if metric in ("sdc", "hamming"):
+        return code_metric(metric, planes)
     return METRIC_CODES[metric]
+
+
+def check_storage_metric(storage, metric, dim=None, planes=1):
+    """Binary storage takes a code distance and whole uint64 words per plane, float storage a
+    float metric (the native core's checks)."""
+    if (storage == "binary") != (metric in ("sdc", "hamming")):
+        raise ValueError(f"metric {metric!r} does not apply to storage {storage!r} (binary "
+                         "storage takes 'sdc' or 'hamming', float storage 'l2' or 'ip')")
+    if storage == "binary" and dim is not None:
+        planes = int(planes)
+        if not 1 <= planes <= 8 or int(dim) % (2 * planes):
+            raise ValueError("binary storage needs 1 to 8 planes and a row of whole uint64 "
+                             f"words per plane (dim {dim}, planes {planes})")
+        words = int(dim) // (2 * planes)
+        if 64 * words * (2 ** planes - 1) ** 2 >= 2 ** 24:
+            raise ValueError(f"binary code too long for exact distances: {planes} planes of "
+                             f"{64 * words} bits")
 
 
 def row_bytes_for(dim, storage):
     """Bytes of one stored row for ``dim`` values in the given storage (name or code)."""
     code = STORAGE_CODES[storage] if isinstance(storage, str) else int(storage)
-    if code == F32:
+    if code == F32 or code == BIN:
         return 4 * dim
     if code == F16:
         return 2 * dim
@@ -226,6 +248,8 @@ def slot_distance(q, qq, views, slot, dim, storage, metric):
         return _f32_dist(q, views[1], slot, dim, metric)
     if storage == F16:
         return _f16_dist(q, views[2], slot, dim, metric)
+    if storage == BIN:
+        return code_distance(q, views[1], slot, dim, metric)
     return _i8_dist(q, qq, views[3], views[0], slot, dim, metric)
 
 
@@ -258,7 +282,7 @@ def walk_distance(q, qq, views, slot, dim, storage, metric):
 @njit(cache=True, nogil=True)
 def decode_slot_into(views, slot, dim, storage, out):
     """Decodes stored row ``slot`` into the float32 buffer ``out`` (the first ``dim`` values)."""
-    if storage == F32:
+    if storage == F32 or storage == BIN:  # BIN: a bit-exact copy of the code's lanes
         x = views[1]
         for i in range(dim):
             out[i] = x[slot, i]
@@ -317,7 +341,7 @@ def encode_rows(vectors, storage):
     """Encodes float32 vectors ``(n, dim)`` into storage rows ``(n, row_bytes) uint8``."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
-    if storage == "float32":
+    if storage in ("float32", "binary"):
         return vectors.view(np.uint8).reshape(n, 4 * dim).copy()
     if storage == "float16":
         # numpy's cast rounds to nearest even, exactly like the native encoder.

@@ -22,7 +22,8 @@ def is_mapped(a):
     while a is not None:
         if isinstance(a, (np.memmap, mmap.mmap)):
             return True
-        a = getattr(a, "base", None)
+        # np.frombuffer over a mmap ends its base chain in a memoryview of the map
+        a = a.obj if isinstance(a, memoryview) else getattr(a, "base", None)
     return False
 
 

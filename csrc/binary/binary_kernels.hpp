@@ -1,0 +1,56 @@
+// Distances between binary codes (docs/backend-contract.md, "Binary codes"): exact weighted
+// popcounts over bit planes (SDC) and Hamming. Pure functions over packed rows, one
+// implementation per instruction set, chosen once at first use like the float kernels.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace bitgraph {
+
+// Shape of a code row: `planes` bit planes of `words` uint64 words each (P * W * 8 bytes).
+struct CodeLayout {
+  size_t planes = 1;
+  size_t words = 1;
+  size_t row_bytes() const { return planes * words * 8; }
+  // Distances travel as float32, exact up to 2^24: the largest SDC value,
+  // 64 W (2^P - 1)^2, must stay below it (e.g. 4 planes: up to 74,000 bits per plane).
+  bool exact_in_float() const {
+    const double w = double((uint64_t(1) << planes) - 1);
+    return planes <= 8 && 64.0 * double(words) * w * w < double(1 << 24);
+  }
+};
+
+// Every function takes the query code and stored code rows (row_bytes apart) and writes exact
+// integer distances as float32 (smaller is closer). Rows need no alignment.
+using CodeOneFn = float (*)(const uint8_t* query, const uint8_t* row, const CodeLayout& layout);
+using CodeGatherFn = void (*)(const uint8_t* query, const uint8_t* rows, const CodeLayout& layout,
+                              const uint32_t* ids, size_t n, float* out);
+using CodeRangeFn = void (*)(const uint8_t* query, const uint8_t* rows, const CodeLayout& layout,
+                             size_t n, float* out);
+
+struct CodeKernels {
+  CodeOneFn one;
+  CodeGatherFn gather;
+  CodeRangeFn range;
+};
+
+enum class CodeDistance : int { kSdc = 0, kHamming = 1 };
+
+// All code kernels of one instruction set.
+struct CodeKernelTable {
+  const char* level;  // "avx512" (VPOPCNTDQ) | "avx2" (POPCNT) | "generic"
+  // The kernels for a distance and plane count (common plane counts are specialised).
+  CodeKernels (*select)(CodeDistance distance, size_t planes);
+};
+
+namespace codes_generic { const CodeKernelTable& table(); }
+namespace codes_avx2 { const CodeKernelTable& table(); }
+namespace codes_avx512 { const CodeKernelTable& table(); }
+
+// The best table this CPU runs (BITGRAPH_SIMD=generic|avx2|avx512 forces a lower level).
+const CodeKernelTable& active_code_kernels();
+CodeKernels code_kernels_for(CodeDistance distance, size_t planes);
+bool code_level_supported(const char* level);
+const CodeKernelTable& code_kernels_for_level(const char* level);
+
+}  // namespace bitgraph

@@ -1,0 +1,306 @@
+"""``RecurrentBinarizer``: float embeddings -> stacked binary codes (BEBR, Gan et al. 2023).
+
+The code of a vector has ``loops`` bit planes of ``code_dim`` bits (docs/backend-contract.md,
+"Binary codes"). The parameters are the contract's arrays (``mean, proj, phi, phi_bias, psi,
+psi_scale, psi_bias``); ``encode`` runs the backend's ``binary_encode`` kernel (native when it
+has one, numba otherwise).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .. import _backend
+from .._validation import as_matrix, check_int, default_threads
+from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
+from ..persistence import read_index, save_atomic
+from . import reference
+
+KIND = "binarizer"
+STATE_VERSION = 1
+MAX_LOOPS = 8
+_ARRAYS = ("mean", "proj", "phi", "phi_bias", "psi", "psi_scale", "psi_bias")
+
+
+def _empty3() -> np.ndarray:
+    return np.zeros((0, 0, 0), dtype=np.float32)
+
+
+def random_projection(dim: int, code_dim: int, rng: np.random.Generator) -> np.ndarray:
+    """(dim, code_dim): orthonormal columns when code_dim <= dim, else a Gaussian projection
+    scaled by 1/sqrt(code_dim) so that norms are preserved in expectation."""
+    if code_dim <= dim:
+        q, r = np.linalg.qr(rng.standard_normal((dim, code_dim)))
+        q *= np.sign(np.diag(r))[None, :]
+        return np.ascontiguousarray(q, dtype=np.float32)
+    g = rng.standard_normal((dim, code_dim)) / np.sqrt(code_dim)
+    return np.ascontiguousarray(g, dtype=np.float32)
+
+
+class RecurrentBinarizer:
+    """Recurrent residual binarization of float vectors into ``loops`` planes of ``code_dim``
+    bits (``loops * code_dim / dim`` bits per dimension).
+
+    ``learned=False`` is the fixed variant (centre, random rotation, sign, residual with scales
+    alpha_t = mean |r_t|); ``learned=True`` fits linear phi_t / psi_t maps to the data (numpy
+    only, see :mod:`bitgraph.binary.training`): a principal-subspace start chosen on held-out
+    recall, then straight-through contrastive training, keeping the best held-out epoch.
+
+    With low intrinsic dimension, more planes of fewer bits rank better at the same bytes:
+    e.g. at d = 384, ``loops=6, code_dim=64`` (1 bit/dim, 48 bytes) beats ``loops=1``.
+    """
+
+    def __init__(self, dim: int, *, loops: int = 2, code_dim: int | None = None,
+                 learned: bool = True, seed: int = 0, normalize: bool = True) -> None:
+        self._dim = int(check_int("dim", dim, 1))  # type: ignore[arg-type]
+        loops = check_int("loops", loops, 1)
+        if loops > MAX_LOOPS:  # type: ignore[operator]
+            raise BitgraphValueError(f"loops must be in 1..{MAX_LOOPS}, got {loops}")
+        self._loops = int(loops)  # type: ignore[arg-type]
+        cd = self._dim if code_dim is None else check_int("code_dim", code_dim, 1)
+        self._code_dim = int(cd)  # type: ignore[arg-type]
+        for name, flag in (("learned", learned), ("normalize", normalize)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise BitgraphTypeError(f"{name} must be a bool, got {flag!r}")
+        self._learned = bool(learned)
+        self._normalize = bool(normalize)
+        self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
+        self._params: dict[str, np.ndarray] | None = None
+        self._info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def loops(self) -> int:
+        return self._loops
+
+    planes = loops
+
+    @property
+    def code_dim(self) -> int:
+        return self._code_dim
+
+    @property
+    def words_per_plane(self) -> int:
+        return reference.words_per_plane(self._code_dim)
+
+    @property
+    def code_bytes(self) -> int:
+        return self._loops * self.words_per_plane * 8
+
+    @property
+    def bits_per_dim(self) -> float:
+        return self._loops * self._code_dim / self._dim
+
+    @property
+    def learned(self) -> bool:
+        return self._learned
+
+    @property
+    def normalize(self) -> bool:
+        return self._normalize
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._params is not None
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The contract arrays (read-only views); raises if not fitted."""
+        self._require_fitted("params")
+        return dict(self._params)  # type: ignore[arg-type]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Fit statistics (fit seconds, epochs, final losses)."""
+        return dict(self._info)
+
+    def __repr__(self) -> str:
+        return (f"RecurrentBinarizer(dim={self._dim}, loops={self._loops}, "
+                f"code_dim={self._code_dim}, learned={self._learned}, seed={self._seed}, "
+                f"normalize={self._normalize}, fitted={self.is_fitted})")
+
+    # ------------------------------------------------------------------ helpers
+    def _require_fitted(self, what: str) -> None:
+        if self._params is None:
+            raise BitgraphValueError(
+                f"RecurrentBinarizer.{what}() called before fit(): call fit(sample_vectors) "
+                "first (or load a saved binarizer)")
+
+    def _prepare(self, x: Any, what: str) -> np.ndarray:
+        return as_matrix(x, self._dim, what)
+
+    def _set_params(self, params: dict[str, np.ndarray]) -> None:
+        out = {k: np.ascontiguousarray(params[k], dtype=np.float32) for k in _ARRAYS}
+        p, m, d = self._loops, self._code_dim, self._dim
+        r = out["proj"].shape[1] if out["proj"].ndim == 2 else -1
+        ok = (out["mean"].shape == (d,) and out["proj"].ndim == 2 and out["proj"].shape[0] == d
+              and out["phi_bias"].shape == (p, m) and out["psi_scale"].shape == (p,)
+              and out["psi_bias"].shape == (p, r)
+              and (out["phi"].shape == (p, r, m) or (out["phi"].size == 0 and r == m))
+              and (out["psi"].shape == (p, m, r) or (out["psi"].size == 0 and r == m)))
+        if not ok:
+            shapes = {k: v.shape for k, v in out.items()}
+            raise BitgraphValueError(f"inconsistent binarizer arrays for loops={p}, "
+                                     f"code_dim={m}, dim={d}: {shapes}")
+        if out["phi"].size == 0:
+            out["phi"] = _empty3()
+        if out["psi"].size == 0:
+            out["psi"] = _empty3()
+        for v in out.values():
+            v.setflags(write=False)
+        self._params = out
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, sample_vectors: Any, *, epochs: int | None = None, progress: bool = False,
+            compatible_with: RecurrentBinarizer | None = None) -> RecurrentBinarizer:
+        """Fits the binarizer on sample vectors (n >= 2, more is better; at most ~50k used).
+
+        ``compatible_with=old`` (learned only) trains new parameters whose query codes search
+        documents encoded by ``old`` (same loops / code_dim / dim); ``old`` is not changed.
+        """
+        import time
+
+        x = self._prepare(sample_vectors, "sample_vectors")
+        if x.shape[0] < 2:
+            raise BitgraphValueError(
+                f"fit needs at least 2 sample vectors, got {x.shape[0]}")
+        if epochs is not None:
+            check_int("epochs", epochs, 0)
+        old = None
+        if compatible_with is not None:
+            if not isinstance(compatible_with, RecurrentBinarizer):
+                raise BitgraphTypeError("compatible_with must be a RecurrentBinarizer")
+            compatible_with._require_fitted("fit(compatible_with=...)")
+            if (compatible_with.dim, compatible_with.loops, compatible_with.code_dim,
+                    compatible_with.normalize) != (self._dim, self._loops, self._code_dim,
+                                                   self._normalize):
+                raise BitgraphValueError(
+                    "compatible_with must have the same dim, loops, code_dim and normalize: "
+                    f"old has dim={compatible_with.dim}, loops={compatible_with.loops}, "
+                    f"code_dim={compatible_with.code_dim}, normalize={compatible_with.normalize}"
+                    f"; new has dim={self._dim}, loops={self._loops}, "
+                    f"code_dim={self._code_dim}, normalize={self._normalize}")
+            if not self._learned:
+                raise BitgraphValueError("compatible_with needs learned=True")
+            old = compatible_with
+        t0 = time.perf_counter()
+        from . import training
+
+        if self._normalize:
+            norm = np.linalg.norm(x, axis=1, keepdims=True)
+            x = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)
+        rng = np.random.default_rng(self._seed)
+        if not self._learned:
+            params, info = training.fit_fixed(x, self._loops, self._code_dim, rng), {}
+        else:
+            params, info = training.fit_learned(
+                x, self._loops, self._code_dim, rng, epochs=epochs, progress=progress,
+                old=None if old is None else old._params)
+        self._set_params(params)
+        self._info = dict(info, fit_seconds=time.perf_counter() - t0, n_fit=int(x.shape[0]))
+        return self
+
+    # ------------------------------------------------------------------ encode / decode
+    def encode(self, vectors: Any, *, threads: int | None = None) -> np.ndarray:
+        """Codes of ``vectors`` (n, dim): uint8 (n, code_bytes), the contract's bit layout."""
+        self._require_fitted("encode")
+        x = self._prepare(vectors, "vectors")
+        nthreads = default_threads(threads)
+        p = self._params
+        assert p is not None
+        backend = _backend.get_backend(None)
+        fn = getattr(backend, "binary_encode", None)
+        if fn is None:
+            from .._numba import binary_encode as fn  # noqa: N813
+        return fn(x, self._normalize, p["mean"], p["proj"], p["phi"], p["phi_bias"], p["psi"],
+                  p["psi_scale"], p["psi_bias"], nthreads)
+
+    def decode(self, codes: Any) -> np.ndarray:
+        """Reconstruction (n, r) float32 of codes in the projected (residual) space:
+        sum_t psi_t(b_t), comparable to ``(f - mean) @ proj``."""
+        self._require_fitted("decode")
+        codes = self._check_codes(codes)
+        p = self._params
+        assert p is not None
+        signs = reference.unpack_planes(codes, self._loops, self._code_dim)
+        signs = signs.astype(np.float32) * 2.0 - 1.0
+        out = np.zeros((codes.shape[0], p["proj"].shape[1]), dtype=np.float32)
+        for t in range(self._loops):
+            b = signs[:, t]
+            out += (b @ p["psi"][t] if p["psi"].size else p["psi_scale"][t] * b) + p["psi_bias"][t]
+        return out
+
+    def project(self, vectors: Any) -> np.ndarray:
+        """``(f - mean) @ proj`` of vectors (the space ``decode`` reconstructs)."""
+        self._require_fitted("project")
+        x = self._prepare(vectors, "vectors")
+        if self._normalize:
+            norm = np.linalg.norm(x, axis=1, keepdims=True)
+            x = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)
+        return (x - self._params["mean"]) @ self._params["proj"]  # type: ignore[index]
+
+    def _check_codes(self, codes: Any) -> np.ndarray:
+        arr = np.asarray(codes)
+        if arr.dtype != np.uint8:
+            raise BitgraphTypeError(f"codes must be uint8, got dtype {arr.dtype}")
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        if arr.ndim != 2 or arr.shape[1] != self.code_bytes:
+            raise BitgraphValueError(
+                f"codes must have shape (n, {self.code_bytes}), got {arr.shape}")
+        return np.ascontiguousarray(arr)
+
+    # ------------------------------------------------------------------ state / files
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(meta, arrays): JSON-able meta data and the contract arrays (for embedding)."""
+        self._require_fitted("get_state")
+        meta = {"kind": KIND, "state_version": STATE_VERSION, "dim": self._dim,
+                "loops": self._loops, "code_dim": self._code_dim, "learned": self._learned,
+                "seed": self._seed, "normalize": self._normalize,
+                "info": {k: v for k, v in self._info.items()
+                         if isinstance(v, (int, float, str, bool))}}
+        return meta, {k: np.array(v) for k, v in self._params.items()}  # type: ignore[union-attr]
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+                   ) -> RecurrentBinarizer:
+        try:
+            if meta.get("kind", KIND) != KIND:
+                raise BitgraphValueError(f"not a binarizer state (kind={meta.get('kind')!r})")
+            if int(meta.get("state_version", 1)) > STATE_VERSION:
+                raise BitgraphValueError("binarizer state written by a newer bitgraph")
+            obj = cls(int(meta["dim"]), loops=int(meta["loops"]),
+                      code_dim=int(meta["code_dim"]), learned=bool(meta["learned"]),
+                      seed=int(meta["seed"]), normalize=bool(meta["normalize"]))
+            obj._set_params({k: np.array(arrays[k]) for k in _ARRAYS})
+        except (KeyError, TypeError) as exc:
+            raise BitgraphValueError(f"malformed binarizer state: {exc!r}") from exc
+        obj._info = dict(meta.get("info", {}))
+        return obj
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the binarizer to ``path`` atomically (bitgraph file format, kind
+        "binarizer")."""
+        meta, arrays = self.get_state()
+        save_atomic(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RecurrentBinarizer:
+        meta, arrays = read_index(path)
+        if meta.get("kind") != KIND:
+            raise IndexFileError(f"{os.fspath(path)}: not a binarizer file "
+                                 f"(kind={meta.get('kind')!r})")
+        try:
+            return cls.from_state(meta, arrays)
+        except BitgraphValueError as exc:
+            raise IndexFileError(f"{os.fspath(path)}: {exc}") from exc

@@ -1,0 +1,142 @@
+"""Numpy reference of the recurrent binary codes: encoding, bit packing and code distances.
+
+These follow docs/backend-contract.md ("Binary codes") literally and are what the backend
+kernels are tested against. ``sdc_matrix`` / ``hamming_matrix`` are exact (integers) and fast
+for whole query sets because they go through a float64 matrix product of the +-1 planes:
+``popcount(a XOR b) = (m - <a, b>) / 2`` for +-1 vectors of m real bits.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def words_per_plane(code_dim: int) -> int:
+    return (int(code_dim) + 63) // 64
+
+
+def plane_weights(planes: int) -> np.ndarray:
+    """w_t = 2 ** (P - 1 - t) (integers)."""
+    return (2 ** np.arange(planes - 1, -1, -1)).astype(np.int64)
+
+
+def pack_planes(bits: np.ndarray) -> np.ndarray:
+    """(n, P, m) bool -> (n, P * W * 8) uint8 codes (little-endian bits, zero padding)."""
+    n, planes, m = bits.shape
+    wb = words_per_plane(m) * 8
+    packed = np.packbits(bits.astype(bool), axis=-1, bitorder="little")  # (n, P, ceil(m/8))
+    out = np.zeros((n, planes, wb), dtype=np.uint8)
+    out[:, :, : packed.shape[2]] = packed
+    return out.reshape(n, planes * wb)
+
+
+def unpack_planes(codes: np.ndarray, planes: int, code_dim: int) -> np.ndarray:
+    """(n, P * W * 8) uint8 -> (n, P, m) bool (the inverse of :func:`pack_planes`)."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    n = codes.shape[0]
+    wb = words_per_plane(code_dim) * 8
+    bits = np.unpackbits(codes.reshape(n, planes, wb), axis=-1, bitorder="little")
+    return bits[:, :, :code_dim].astype(bool)
+
+
+def encode_bits(x, normalize, mean, proj, phi, phi_bias, psi, psi_scale, psi_bias):
+    """The contract's encoder in numpy: (n, d) -> ((n, P, m) bool bits, (n, P, m) float z)."""
+    x = np.asarray(x, dtype=np.float32)
+    if normalize:
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        f = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)
+    else:
+        f = x
+    r = (f - mean) @ proj
+    planes, m = phi_bias.shape
+    bits = np.zeros((x.shape[0], planes, m), dtype=bool)
+    zs = np.zeros((x.shape[0], planes, m), dtype=np.float32)
+    for t in range(planes):
+        z = (r @ phi[t] if phi.size else r) + phi_bias[t]
+        bits[:, t] = z > 0
+        zs[:, t] = z
+        if t < planes - 1:
+            b = 2.0 * bits[:, t].astype(np.float32) - 1.0
+            r = r - ((b @ psi[t] if psi.size else psi_scale[t] * b) + psi_bias[t])
+    return bits, zs
+
+
+def encode(x, normalize, mean, proj, phi, phi_bias, psi, psi_scale, psi_bias):
+    """The contract's encoder in numpy: (n, d) float -> (n, P * W * 8) uint8 codes."""
+    bits, _ = encode_bits(x, normalize, mean, proj, phi, phi_bias, psi, psi_scale, psi_bias)
+    return pack_planes(bits)
+
+
+def _signs(codes: np.ndarray, planes: int, code_dim: int) -> np.ndarray:
+    return unpack_planes(codes, planes, code_dim).astype(np.float64) * 2.0 - 1.0
+
+
+def sdc_matrix(q_codes, d_codes, planes: int, code_dim: int) -> np.ndarray:
+    """Exact SDC distances (nq, nd) int64: sum_{i,j} w_i w_j popcount(q_i XOR d_j)."""
+    w = plane_weights(planes).astype(np.float64)
+    bq = np.einsum("npm,p->nm", _signs(q_codes, planes, code_dim), w)
+    bd = np.einsum("npm,p->nm", _signs(d_codes, planes, code_dim), w)
+    s = float(w.sum())
+    return np.rint((s * s * code_dim - bq @ bd.T) / 2.0).astype(np.int64)
+
+
+def hamming_matrix(q_codes, d_codes, planes: int, code_dim: int) -> np.ndarray:
+    """Exact Hamming distances (nq, nd) int64: sum_t popcount(q_t XOR d_t)."""
+    bq = _signs(q_codes, planes, code_dim).reshape(len(q_codes), -1)
+    bd = _signs(d_codes, planes, code_dim).reshape(len(d_codes), -1)
+    return np.rint((planes * code_dim - bq @ bd.T) / 2.0).astype(np.int64)
+
+
+def _popcount_u8(a: np.ndarray) -> np.ndarray:
+    return np.unpackbits(a[..., None], axis=-1).sum(axis=-1, dtype=np.int64)
+
+
+def binary_distances(query, codes, planes: int, kind: str = "sdc") -> np.ndarray:
+    """The contract's ``binary_distances`` done literally with XOR + popcount (slow, small n)."""
+    codes = np.asarray(codes, dtype=np.uint8)
+    query = np.asarray(query, dtype=np.uint8).reshape(-1)
+    pb = codes.shape[1] // planes
+    q = query.reshape(planes, pb)
+    c = codes.reshape(len(codes), planes, pb)
+    w = plane_weights(planes)
+    out = np.zeros(len(codes), dtype=np.int64)
+    for i in range(planes):
+        for j in range(planes):
+            if kind == "hamming" and i != j:
+                continue
+            pc = _popcount_u8(np.bitwise_xor(q[i][None, :], c[:, j])).sum(axis=1, dtype=np.int64)
+            out += pc if kind == "hamming" else w[i] * w[j] * pc
+    return out
+
+
+def _weighted(codes, planes, code_dim, kind):
+    s = unpack_planes(codes, planes, code_dim).astype(np.float32) * 2.0 - 1.0
+    if kind == "hamming":
+        return s.reshape(len(codes), -1)
+    return np.einsum("npm,p->nm", s, plane_weights(planes).astype(np.float32))
+
+
+def search(q_codes, d_codes, planes: int, code_dim: int, k: int, kind: str = "sdc",
+           block: int = 256, d_block: int = 50_000) -> np.ndarray:
+    """Exact top-k ids by SDC or Hamming distance (ties by id) over all codes.
+
+    Ranks by the +-1 code inner product, which orders exactly as the integer distance
+    (float32 sums of small integers are exact here)."""
+    k = min(k, len(d_codes))
+    scores = []
+    bq = _weighted(q_codes, planes, code_dim, kind)
+    best_s = np.full((len(q_codes), 0), 0, np.float32)
+    best_i = np.full((len(q_codes), 0), 0, np.int64)
+    for s0 in range(0, len(d_codes), d_block):
+        bd = _weighted(d_codes[s0:s0 + d_block], planes, code_dim, kind)
+        sc = bq @ bd.T
+        kk = min(k, sc.shape[1])
+        part = np.argpartition(-sc, kk - 1, axis=1)[:, :kk]
+        best_s = np.concatenate([best_s, np.take_along_axis(sc, part, 1)], axis=1)
+        best_i = np.concatenate([best_i, part + s0], axis=1)
+        if best_s.shape[1] > k:
+            part = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
+            best_s = np.take_along_axis(best_s, part, 1)
+            best_i = np.take_along_axis(best_i, part, 1)
+    del scores, block
+    order = np.lexsort((best_i, -best_s), axis=1)
+    return np.take_along_axis(best_i, order, 1)

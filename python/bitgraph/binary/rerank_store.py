@@ -1,0 +1,150 @@
+"""Float32 vectors kept for re-ranking binary-code candidates, one row per index slot.
+
+Two stores with the same small interface (``append``, ``vectors``, ``nbytes``):
+
+* :class:`MemoryVectors`: a growing in-memory array (``rerank="memory"``).
+* :class:`MappedVectors`: rows on disk behind a read-only memory map (``rerank="mmap"``).
+  An unsaved index spills its rows to a temporary file; a loaded index maps the
+  ``rerank_vectors`` section of its own file, and its first ``append`` copies that section to a
+  temporary file (the index file is never written in place).
+
+Rows are appended before the core learns about their slots, so a search never sees a slot
+without its vector. ``vectors`` is replaced, never resized in place: a search holding the
+previous array keeps a valid one.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+_GROWTH = 1.5
+
+
+def _is_mapped(a: Any) -> bool:
+    """Whether ``a`` is (a view of) a memory map: memory the index does not hold."""
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap.mmap)):
+            return True
+        # np.frombuffer over a mmap ends its base chain in a memoryview of the map
+        a = a.obj if isinstance(a, memoryview) else getattr(a, "base", None)
+    return False
+
+
+class MemoryVectors:
+    """Re-rank vectors in RAM (amortised growth)."""
+
+    mapped = False
+
+    def __init__(self, dim: int, base: np.ndarray | None = None) -> None:
+        self._dim = dim
+        # A loaded index's rows are used in place (possibly a read-only memory map) until the
+        # first append copies them into an owned, growable buffer.
+        self._owned = base is None
+        self._buf = np.empty((0, dim), dtype=np.float32) if base is None else base
+        self._n = self._buf.shape[0]
+        self.vectors = self._buf[: self._n]
+
+    def append(self, rows: np.ndarray, n_total_before: int) -> None:
+        """Stores ``rows`` at slots ``n_total_before ..`` (drops rows of slots never made)."""
+        n0 = min(self._n, n_total_before)
+        need = n0 + rows.shape[0]
+        if need > self._buf.shape[0] or not self._owned:
+            cap = max(need, int(self._buf.shape[0] * _GROWTH) + 16)
+            buf = np.empty((cap, self._dim), dtype=np.float32)
+            buf[:n0] = self._buf[:n0]
+            self._buf = buf
+            self._owned = True
+        self._buf[n0:need] = rows
+        self._n = need
+        self.vectors = self._buf[:need]
+
+    def truncate(self, n: int) -> None:
+        self._n = min(self._n, n)
+        self.vectors = self._buf[: self._n]
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if not self._owned and _is_mapped(self._buf) else int(self._buf.nbytes)
+
+    def close(self) -> None:
+        pass
+
+
+class MappedVectors:
+    """Re-rank vectors on disk: reads go through a memory map, RAM holds only the page cache."""
+
+    mapped = True
+
+    def __init__(self, dim: int, base: np.ndarray | None = None, directory: str | None = None
+                 ) -> None:
+        self._dim = dim
+        self._directory = directory
+        self._path: str | None = None  # our temporary file, once we write
+        self._base = base  # rows we do not own (a section of a loaded file)
+        self._n = 0 if base is None else int(base.shape[0])
+        self.vectors = (np.empty((0, dim), dtype=np.float32) if base is None else base)
+
+    def _spill(self, n_keep: int) -> None:
+        fd, path = tempfile.mkstemp(prefix="bitgraph-rerank-", suffix=".f32",
+                                    dir=self._directory)
+        with os.fdopen(fd, "wb") as fp:
+            if self._base is not None and n_keep:
+                step = max(1, (64 << 20) // (4 * self._dim))
+                for i in range(0, n_keep, step):
+                    fp.write(np.ascontiguousarray(self._base[i:min(n_keep, i + step)]).tobytes())
+        self._path = path
+        self._base = None
+
+    def append(self, rows: np.ndarray, n_total_before: int) -> None:
+        n0 = min(self._n, n_total_before)
+        if self._path is None:
+            self._spill(n0)
+        assert self._path is not None
+        with open(self._path, "r+b") as fp:
+            fp.seek(n0 * 4 * self._dim)
+            # Never shrink the file: an older map held by a running search may still cover it.
+            fp.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+        self._n = n0 + rows.shape[0]
+        self._remap()
+
+    def truncate(self, n: int) -> None:
+        self._n = min(self._n, n)
+        if self._path is None:
+            self.vectors = self.vectors[: self._n]
+        else:
+            self._remap()
+
+    def _remap(self) -> None:
+        if self._n == 0:
+            self.vectors = np.empty((0, self._dim), dtype=np.float32)
+            return
+        self.vectors = np.memmap(self._path, dtype=np.float32, mode="r",
+                                 shape=(self._n, self._dim))
+
+    @property
+    def nbytes(self) -> int:
+        return 0  # memory-mapped: the OS pages rows in and out
+
+    def close(self) -> None:
+        """Deletes the temporary file (searches holding the old map keep it readable)."""
+        path, self._path = self._path, None
+        if path is not None:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        self.close()
+
+
+def make_store(kind: str, dim: int, base: Any = None, directory: str | None = None
+               ) -> MemoryVectors | MappedVectors:
+    """The store for ``rerank`` = "memory" | "mmap" (``base``: rows of a loaded index)."""
+    if kind == "memory":
+        return MemoryVectors(dim, base)
+    return MappedVectors(dim, base, directory)

@@ -1,0 +1,258 @@
+"""BinaryIndex: k-NN over binary codes (flat scan or HNSW graph), re-ranked with floats."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._index_base import _VectorIndex, check_state_consistent
+from ._validation import check_choice, check_int
+from .binary import RecurrentBinarizer
+from .binary.rerank_store import make_store
+from .errors import BitgraphTypeError, BitgraphValueError
+
+GRAPHS = ("flat", "hnsw")
+DISTANCES = ("sdc", "hamming")
+RERANKS = ("memory", "mmap", None)
+_RERANK_SECTION = "rerank_vectors"
+_BINZ_PREFIX = "binz."
+
+
+class BinaryIndex(_VectorIndex):
+    """Approximate k-NN over the binary codes of a :class:`RecurrentBinarizer`.
+
+    The codes (``binarizer.code_bytes`` per vector: 48 bytes for 1 bit per dimension at
+    d = 384, 32x smaller than float32) are searched with the symmetric distance (SDC: the
+    weighted popcount of the code inner product) or Hamming; the best ``oversample * k``
+    candidates are then re-ranked with the exact float distance.
+
+    Args:
+        binarizer: a fitted :class:`RecurrentBinarizer`; its ``dim`` is the index's.
+        graph: "hnsw" (the HNSW graph built and searched over the codes) or "flat" (an exact
+            scan of every code).
+        M, ef_construction, seed: HNSW parameters (ignored by "flat").
+        distance: "sdc" (all plane pairs, weighted) or "hamming" (plane against plane).
+        rerank: "memory" (float32 vectors in RAM), "mmap" (float32 vectors on disk, memory
+            mapped: RAM holds the codes and the graph only) or None (codes only: results are
+            ranked and scored by the code distance).
+        metric: the float metric of the re-rank: "cosine" (default), "ip" or "l2".
+        rerank_dir: directory of the temporary file of an unsaved ``rerank="mmap"`` index
+            (default: the system's temporary directory). Once saved, the vectors live in
+            the index file and loading maps them from there.
+        backend: "native" or "numba" to override the process-wide backend choice.
+
+    Distances: with re-ranking, as :class:`HNSWIndex` (cosine: 1 - cos); without, the exact
+    integer code distance (smaller is closer).
+    """
+
+    _kind = "binary"
+
+    def __init__(self, binarizer: RecurrentBinarizer, *, graph: str = "hnsw", M: int = 32,
+                 ef_construction: int = 200, distance: str = "sdc",
+                 rerank: str | None = "memory", metric: str = "cosine", seed: int = 0,
+                 rerank_dir: str | None = None, backend: str | None = None) -> None:
+        if not isinstance(binarizer, RecurrentBinarizer):
+            raise BitgraphTypeError(
+                f"binarizer must be a bitgraph.RecurrentBinarizer, got {type(binarizer).__name__}")
+        if not binarizer.is_fitted:
+            raise BitgraphValueError("the binarizer is not fitted: call binarizer.fit(sample) first")
+        self._binarizer = binarizer
+        self._graph = check_choice("graph", graph, GRAPHS)
+        self._distance = check_choice("distance", distance, DISTANCES)
+        if rerank not in RERANKS:
+            raise BitgraphValueError(f"rerank must be 'memory', 'mmap' or None, got {rerank!r}")
+        self._rerank_kind = rerank
+        self._rerank_dir = rerank_dir
+        self._M = int(check_int("M", M, 2))  # type: ignore[arg-type]
+        if self._M > 512:
+            raise BitgraphValueError(f"M must be <= 512, got {M}")
+        self._ef_construction = int(check_int("ef_construction", ef_construction, 1))  # type: ignore[arg-type]
+        self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
+        self._rerank = (None if rerank is None
+                        else make_store(rerank, binarizer.dim, None, rerank_dir))
+        super().__init__(binarizer.dim, metric=metric, storage="float32", backend=backend)
+
+    # --- properties ----------------------------------------------------------------------------
+    @property
+    def binarizer(self) -> RecurrentBinarizer:
+        """The binarizer that makes the codes."""
+        return self._binarizer
+
+    @property
+    def graph(self) -> str:
+        return self._graph
+
+    @property
+    def distance(self) -> str:
+        return self._distance
+
+    @property
+    def rerank(self) -> str | None:
+        return self._rerank_kind
+
+    @property
+    def storage(self) -> str:
+        """Always "binary": the index stores codes."""
+        return "binary"
+
+    @property
+    def code_bytes(self) -> int:
+        return self._binarizer.code_bytes
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Stored codes, one row per slot ((n_slots, code_bytes) uint8, read-only view;
+        removed items keep their row)."""
+        return self._core.get_state()["vectors"]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes in RAM: codes, graph, ids, attributes and in-memory re-rank vectors (memory
+        mapped vectors excluded)."""
+        extra = self._rerank.nbytes if self._rerank is not None else 0
+        return super().nbytes + extra
+
+    # --- cores ---------------------------------------------------------------------------------
+    def _core_dim(self) -> int:
+        return self._binarizer.code_bytes // 4
+
+    def _new_core(self) -> Any:
+        planes = self._binarizer.loops
+        if self._graph == "flat":
+            return self._backend.FlatCore(self._core_dim(), self._distance, "binary", planes)
+        return self._backend.HNSWCore(self._core_dim(), self._distance, "binary", self._M,
+                                      self._ef_construction, self._seed, planes)
+
+    def _core_from_state(self, state: dict[str, Any]) -> Any:
+        planes = self._binarizer.loops
+        if self._graph == "flat":
+            check_state_consistent(state, ("vectors", "labels", "deleted"))
+            return self._backend.FlatCore.from_state(self._core_dim(), self._distance, "binary",
+                                                     state, planes)
+        from .hnsw import _STATE_ARRAYS, _validate_graph
+
+        check_state_consistent(state, _STATE_ARRAYS)
+        _validate_graph(state, self._M)
+        return self._backend.HNSWCore.from_state(self._core_dim(), self._distance, "binary",
+                                                 self._M, self._ef_construction, self._seed,
+                                                 state, planes)
+
+    def _params(self) -> dict[str, Any]:
+        return {"graph": self._graph, "M": self._M, "ef_construction": self._ef_construction,
+                "seed": self._seed, "distance": self._distance, "rerank": self._rerank_kind}
+
+    def _restore_params(self, params: dict[str, Any]) -> None:
+        self._graph = check_choice("graph", params["graph"], GRAPHS)
+        self._distance = check_choice("distance", params["distance"], DISTANCES)
+        if params["rerank"] not in RERANKS:
+            raise ValueError("invalid rerank")
+        self._rerank_kind = params["rerank"]
+        self._M = int(params["M"])
+        self._ef_construction = int(params["ef_construction"])
+        self._seed = int(params["seed"])
+        if not (2 <= self._M <= 512) or self._ef_construction < 1:
+            raise ValueError("invalid HNSW parameters")
+
+    def _default_ef(self, k: int) -> int:
+        return max(64, k)
+
+    # --- add -----------------------------------------------------------------------------------
+    def _encode(self, x: np.ndarray, threads: int) -> np.ndarray:
+        codes = self._binarizer.encode(x, threads=threads)
+        return np.ascontiguousarray(codes).view(np.float32)
+
+    def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
+        codes = self._encode(arr, threads)
+        first = int(self._core.n_slots)
+        if self._rerank is not None:
+            # Rows first: a search must never see a slot without its vector.
+            self._rerank.append(arr, first)
+        try:
+            self._core.add(codes, ids, threads, callback)
+        finally:
+            if self._rerank is not None:
+                self._rerank.truncate(int(self._core.n_slots))
+
+    # --- search --------------------------------------------------------------------------------
+    def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
+               oversample: float = 4.0, filter: Any = None, threads: int | None = None) -> Any:
+        """Finds the k nearest neighbours of each query.
+
+        Args:
+            queries: ``(nq, dim)`` float array-like.
+            k: neighbours per query (>= 1); rows are padded with -1 / +inf.
+            ef: graph search breadth (>= the candidate count; default max(64, candidates)).
+            oversample: candidates per result kept from the code search and re-ranked with
+                float distances (``ceil(oversample * k)``; >= 1; ignored without re-rank).
+            filter: a :class:`~bitgraph.Filter` or one per query, as for HNSWIndex.
+            threads: worker threads (default: all cores).
+        """
+        return self._search(queries, k, ef, filter, threads, oversample)
+
+    def _candidates(self, k: int, oversample: float | None) -> int:
+        if self._rerank is None:
+            return k
+        try:
+            factor = float(4.0 if oversample is None else oversample)
+        except (TypeError, ValueError):
+            raise BitgraphTypeError(f"oversample must be a number, got {oversample!r}") from None
+        if not math.isfinite(factor) or factor < 1.0:
+            raise BitgraphValueError(f"oversample must be a finite number >= 1, got {oversample}")
+        return max(k, int(math.ceil(factor * k)))
+
+    def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
+        return self._encode(q, threads)
+
+    def _finish(self, q: np.ndarray, ids: np.ndarray, dists: np.ndarray, k: int,
+                threads: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._rerank is None:
+            return ids[:, :k], dists[:, :k]
+        slots = np.asarray(self._core.slots_of(ids.reshape(-1)), dtype=np.int64).reshape(ids.shape)
+        slots[ids < 0] = -1
+        vectors = self._rerank.vectors
+        out_ids, out_d = self._backend.rerank(q, vectors, slots, ids, k, self._core_metric,
+                                              threads)
+        return out_ids, self._user_distances(out_d)
+
+    # --- persistence ---------------------------------------------------------------------------
+    def _state_for_save(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = super()._state_for_save()
+        binz_meta, binz_arrays = self._binarizer.get_state()
+        meta["binarizer"] = binz_meta
+        arrays.update({_BINZ_PREFIX + k: v for k, v in binz_arrays.items()})
+        if self._rerank is not None:
+            arrays[_RERANK_SECTION] = self._rerank.vectors[: int(self._core.n_slots)]
+            if self._rerank.mapped:
+                meta["mapped_sections"] = [_RERANK_SECTION]
+        return meta, arrays
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                 backend: str | None) -> None:
+        from .errors import IndexFileError
+
+        try:
+            binz_arrays = {k[len(_BINZ_PREFIX):]: v for k, v in arrays.items()
+                           if k.startswith(_BINZ_PREFIX)}
+            self._binarizer = RecurrentBinarizer.from_state(dict(meta["binarizer"]), binz_arrays)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFileError(f"index file has an invalid binarizer: {exc}") from exc
+        self._rerank_dir = None
+        core_arrays = {k: v for k, v in arrays.items()
+                       if not k.startswith(_BINZ_PREFIX) and k != _RERANK_SECTION}
+        super()._restore(meta, core_arrays, backend)
+        self._rerank = None
+        if self._rerank_kind is not None:
+            base = arrays.get(_RERANK_SECTION)
+            n = int(self._core.n_slots)
+            if base is None or base.ndim != 2 or base.shape != (n, self._dim) \
+                    or base.dtype != np.float32:
+                raise IndexFileError("index file's re-rank vectors are missing or inconsistent")
+            self._rerank = make_store(self._rerank_kind, self._dim, base, None)
+
+    def __repr__(self) -> str:
+        return (f"BinaryIndex(dim={self._dim}, graph={self._graph!r}, "
+                f"distance={self._distance!r}, bits_per_dim={self._binarizer.bits_per_dim:g}, "
+                f"rerank={self._rerank_kind!r}, metric={self._metric!r}, size={len(self)}, "
+                f"backend={self._backend_name!r})")
