@@ -39,8 +39,8 @@ enum class CodeDistance : int { kSdc = 0, kHamming = 1 };
 // All code kernels of one instruction set.
 struct CodeKernelTable {
   const char* level;  // "avx512" (VPOPCNTDQ) | "avx2" (POPCNT) | "generic"
-  // The kernels for a distance and plane count (common plane counts are specialised).
-  CodeKernels (*select)(CodeDistance distance, size_t planes);
+  // The kernels for a distance and code shape (common shapes are specialised).
+  CodeKernels (*select)(CodeDistance distance, const CodeLayout& layout);
 };
 
 namespace codes_generic { const CodeKernelTable& table(); }
@@ -49,7 +49,7 @@ namespace codes_avx512 { const CodeKernelTable& table(); }
 
 // The best table this CPU runs (BITGRAPH_SIMD=generic|avx2|avx512 forces a lower level).
 const CodeKernelTable& active_code_kernels();
-CodeKernels code_kernels_for(CodeDistance distance, size_t planes);
+CodeKernels code_kernels_for(CodeDistance distance, const CodeLayout& layout);
 bool code_level_supported(const char* level);
 const CodeKernelTable& code_kernels_for_level(const char* level);
 

@@ -42,6 +42,26 @@ inline __m512i sdc_lanes(const uint8_t* q, const uint8_t* d, const CodeLayout& l
   return total;  // the distance is the sum of the 8 lanes
 }
 
+// One word per plane (code_dim <= 64): the document's planes fill one register, and each query
+// plane is broadcast against all of them, so P planes cost P XOR+popcounts instead of P^2.
+inline __m512i sdc_one_word(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
+  const size_t P = layout.planes;
+  const __mmask8 m = tail_mask(P);
+  const __m512i dv = _mm512_maskz_loadu_epi64(m, d);
+  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  __m512i acc = _mm512_setzero_si512();
+  for (size_t i = 0; i < P; ++i) {
+    const __m512i qi = _mm512_maskz_loadu_epi64(1, q + 8 * i);
+    const __m512i pc =
+        _mm512_maskz_popcnt_epi64(m, _mm512_xor_si512(_mm512_broadcastq_epi64(
+                                                         _mm512_castsi512_si128(qi)), dv));
+    // lane j weighs q_i against d_j by 2^(2(P-1) - i - j)
+    const __m512i shift = _mm512_sub_epi64(_mm512_set1_epi64(int64_t(2 * (P - 1) - i)), lane);
+    acc = _mm512_add_epi64(acc, _mm512_maskz_sllv_epi64(m, pc, shift));
+  }
+  return acc;
+}
+
 inline __m512i hamming_lanes(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
   const size_t W = layout.planes * layout.words;
   __m512i acc = _mm512_setzero_si512();
@@ -117,9 +137,10 @@ constexpr CodeKernels kernels_of() {
 }
 
 // Plane counts specialised at compile time (the loops over plane pairs unroll).
-CodeKernels select(CodeDistance distance, size_t planes) {
+CodeKernels select(CodeDistance distance, const CodeLayout& layout) {
   if (distance == CodeDistance::kHamming) return kernels_of<hamming_lanes>();
-  switch (planes) {
+  if (layout.words == 1 && layout.planes > 1) return kernels_of<sdc_one_word>();
+  switch (layout.planes) {
     case 1: return kernels_of<sdc_lanes<1>>();
     case 2: return kernels_of<sdc_lanes<2>>();
     case 3: return kernels_of<sdc_lanes<3>>();

@@ -55,8 +55,8 @@ const CodeKernelTable& active_code_kernels() {
   return t;
 }
 
-CodeKernels code_kernels_for(CodeDistance distance, size_t planes) {
-  return active_code_kernels().select(distance, planes);
+CodeKernels code_kernels_for(CodeDistance distance, const CodeLayout& layout) {
+  return active_code_kernels().select(distance, layout);
 }
 
 }  // namespace bitgraph

@@ -77,10 +77,10 @@ void bind_kernels(py::module_& m) {
         const size_t n = c.shape(0);
         const CodeKernelTable& table =
             level.empty() ? active_code_kernels() : code_kernels_for_level(level.c_str());
-        const CodeKernels k = table.select(
-            distance == "sdc" ? CodeDistance::kSdc : CodeDistance::kHamming, planes);
         const CodeLayout layout{planes, rb / (8 * planes)};
         require(layout.exact_in_float(), "binary code too long for exact float32 distances");
+        const CodeKernels k = table.select(
+            distance == "sdc" ? CodeDistance::kSdc : CodeDistance::kHamming, layout);
         py::array_t<float> out{py::ssize_t(n)};
         {
           py::gil_scoped_release nogil;

@@ -101,7 +101,7 @@ VectorStore::VectorStore(size_t dim, Metric metric, StorageKind kind, size_t pla
     throw ValueError("binary code too long for exact distances: " + std::to_string(planes) +
                      " planes of " + std::to_string(64 * layout_.words) + " bits");
   codes_ = code_kernels_for(
-      metric == Metric::kSdc ? CodeDistance::kSdc : CodeDistance::kHamming, planes);
+      metric == Metric::kSdc ? CodeDistance::kSdc : CodeDistance::kHamming, layout_);
 }
 
 const float* VectorStore::as_query(size_t slot, std::vector<float>& scratch) const {
