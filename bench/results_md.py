@@ -9,7 +9,9 @@ Per suite file: command, date, commit, machine, versions, the run's own tables
 (``report.tables``), float16 against float32 at each ef, and the Numba backend against the
 native one when the run has ``bitgraph-numba-f32``. A pytest-benchmark JSON adds a kernel
 table (GB/s counted by ``bench/micro``). Filtered-search files (``bench.filtered``,
-``meta.suite == "filtered"``) become "Filtered search" sections (``filter_report.section``).
+``meta.suite == "filtered"``) become "Filtered search" sections (``filter_report.section``);
+binary-index files (``bench.binary``, ``meta.suite == "binary"``) become "Binary indexes"
+sections (``binary_report.section``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from . import filter_report
+from . import binary_report, filter_report
 from .report import tables
 
 HERE = Path(__file__).resolve().parent
@@ -125,17 +127,21 @@ def main(argv: list[str] | None = None) -> str:
     paths = sorted((p for p in Path(args.results).glob("*.json")
                     if not re.search(r"-b\d+-q\d+$", p.stem)),
                    key=lambda p: (p.stem.count("-"), p.stem))
-    filtered = []
+    filtered, binary = [], []
     for path in paths:
         data = json.loads(path.read_text())
         if "rows" not in data:
             continue
         if data.get("meta", {}).get("suite") == "filtered":     # bench.filtered runs
             filtered.append(path)
+        elif data.get("meta", {}).get("suite") == "binary":     # bench.binary runs
+            binary.append(path)
         else:
             sections.append(suite_section(path))
     for path in filtered:                                    # after the recall-QPS suites
         sections.append(filter_report.section(path))
+    for path in binary:
+        sections.append(binary_report.section(path))
     if args.micro:
         sections.append(micro_section(Path(args.micro)))
     if args.notes and Path(args.notes).exists():
