@@ -1,7 +1,8 @@
 """Writes bench/RESULTS.md from the result files, so the page is never pasted by hand.
 
     python -m bench.results_md                       # all bench/results/*.json -> RESULTS.md
-    python -m bench.results_md --micro micro.json    # also the kernel micro-benchmark table
+    python -m bench.results_md --micro bench/results/micro.json --micro bench/results/micro-binary.json
+                                                     # also the kernel micro-benchmark tables
 
 bench/results/NOTES.md, when present, becomes the page's Notes section.
 
@@ -107,8 +108,9 @@ def micro_section(path: Path) -> str:
         gb = b.get("extra_info", {}).get("GB/s")
         lines.append(f"| {b['name']} | {b.get('group') or ''} | {b['stats']['median'] * 1e6:,.1f} "
                      f"| {'' if gb is None else f'{gb:.2f}'} |")
-    return (f"## Kernel micro-benchmarks\n\nCommand: `python -m pytest bench/micro "
-            f"--benchmark-only --benchmark-json bench/results/{path.name}`  \nDate: {data.get('datetime', '?')}"
+    files = {"micro-binary.json": "bench/micro/test_binary_kernels.py"}
+    return (f"## Kernel micro-benchmarks ({path.stem})\n\nCommand: `python -m pytest "
+            f"{files.get(path.name, 'bench/micro')} --benchmark-only --benchmark-json bench/results/{path.name}`  \nDate: {data.get('datetime', '?')}"
             f" · Commit: {data.get('commit_info', {}).get('id', '?')[:10]} · CPU: "
             f"{info.get('cpu', {}).get('brand_raw', '?')}\n\n" + "\n".join(lines))
 
@@ -116,7 +118,8 @@ def micro_section(path: Path) -> str:
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(HERE / "results"), help="folder of suite JSONs")
-    ap.add_argument("--micro", default=None, help="pytest-benchmark JSON of bench/micro")
+    ap.add_argument("--micro", action="append", default=[],
+                    help="pytest-benchmark JSON of bench/micro (repeat for several files)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     ap.add_argument("--notes", default=str(HERE / "results" / "NOTES.md"),
                     help="markdown file appended as the Notes section (if it exists)")
@@ -142,8 +145,8 @@ def main(argv: list[str] | None = None) -> str:
         sections.append(filter_report.section(path))
     for path in binary:
         sections.append(binary_report.section(path))
-    if args.micro:
-        sections.append(micro_section(Path(args.micro)))
+    for micro in args.micro:
+        sections.append(micro_section(Path(micro)))
     if args.notes and Path(args.notes).exists():
         sections.append("## Notes\n\n" + Path(args.notes).read_text().strip())
     text = "\n\n".join(s.strip() for s in sections) + "\n"

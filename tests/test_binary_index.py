@@ -244,3 +244,23 @@ def test_repr_and_properties(binarizers, data):
     text = repr(idx)
     assert "BinaryIndex" in text and "hnsw" in text and "bits_per_dim=2" in text
     assert idx.binarizer is binarizers[2] and idx.rerank is None and idx.distance == "sdc"
+
+
+def test_query_binarizer_searches_codes_of_an_older_model(data):
+    base, queries, truth = data
+    old = RecurrentBinarizer(DIM, loops=2, learned=True, seed=1).fit(base[:1500])
+    new = RecurrentBinarizer(DIM, loops=2, learned=True, seed=2).fit(base[1500:],
+                                                                     compatible_with=old)
+    idx = bg.BinaryIndex(old, graph="flat", rerank="memory")
+    idx.add(base)
+    same = recall(idx.search(queries, 10).ids, truth)
+    cross = recall(idx.search(queries, 10, query_binarizer=new).ids, truth)
+    assert cross >= same - 0.1 and cross > 0.5
+    # without compatible training, a new model's codes do not line up with the old ones
+    independent = RecurrentBinarizer(DIM, loops=2, learned=True, seed=2).fit(base[1500:])
+    assert recall(idx.search(queries, 10, query_binarizer=independent).ids, truth) < cross - 0.2
+    other = RecurrentBinarizer(DIM, loops=1, learned=False).fit(base)
+    with pytest.raises(bg.BitgraphValueError, match="other codes"):
+        idx.search(queries, 10, query_binarizer=other)
+    with pytest.raises(bg.BitgraphTypeError):
+        idx.search(queries, 10, query_binarizer="new")

@@ -220,7 +220,9 @@ class _VectorIndex(ABC):
         return self._search(queries, k, ef, filter, threads, None)
 
     def _search(self, queries: Any, k: int, ef: int | None, filter: Any, threads: int | None,
-                oversample: float | None) -> SearchResult:
+                oversample: float | None,
+                core_queries: Callable[[np.ndarray, int], np.ndarray] | None = None
+                ) -> SearchResult:
         """search() with the hooks subclasses use: the core answers ``_candidates(k)``
         candidates per query for ``_core_queries(q)``, and ``_finish`` makes the final k."""
         q = self._prepare(queries, "queries")
@@ -232,7 +234,7 @@ class _VectorIndex(ABC):
         # (the native pool is sized by ef, so ef=10**9 would ask for gigabytes).
         ef_val = min(ef_val, max(kk, int(self._core.n_slots)))
         threads = default_threads(threads)
-        qc = self._core_queries(q, threads)
+        qc = (core_queries or self._core_queries)(q, threads)
         if filter is None:
             ids, dists = self._core.search(qc, kk, ef_val, threads, None)
             return SearchResult(*self._finish(q, ids, dists, k, threads))

@@ -177,7 +177,8 @@ class BinaryIndex(_VectorIndex):
 
     # --- search --------------------------------------------------------------------------------
     def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
-               oversample: float = 4.0, filter: Any = None, threads: int | None = None) -> Any:
+               oversample: float = 4.0, filter: Any = None, threads: int | None = None,
+               query_binarizer: RecurrentBinarizer | None = None) -> Any:
         """Finds the k nearest neighbours of each query.
 
         Args:
@@ -188,8 +189,25 @@ class BinaryIndex(_VectorIndex):
                 float distances (``ceil(oversample * k)``; >= 1; ignored without re-rank).
             filter: a :class:`~bitgraph.Filter` or one per query, as for HNSWIndex.
             threads: worker threads (default: all cores).
+            query_binarizer: encode the queries with this binarizer instead of the index's:
+                a newer model trained with ``fit(..., compatible_with=index.binarizer)``
+                searching the documents the index's model encoded. Same loops and code_dim.
         """
-        return self._search(queries, k, ef, filter, threads, oversample)
+        if query_binarizer is None:
+            return self._search(queries, k, ef, filter, threads, oversample)
+        if not isinstance(query_binarizer, RecurrentBinarizer) or not query_binarizer.is_fitted:
+            raise BitgraphTypeError("query_binarizer must be a fitted bitgraph.RecurrentBinarizer")
+        mine = self._binarizer
+        if (query_binarizer.dim, query_binarizer.loops, query_binarizer.code_dim) != (
+                mine.dim, mine.loops, mine.code_dim):
+            raise BitgraphValueError(
+                f"query_binarizer makes other codes (dim {query_binarizer.dim}, loops "
+                f"{query_binarizer.loops}, code_dim {query_binarizer.code_dim}) than the index's "
+                f"(dim {mine.dim}, loops {mine.loops}, code_dim {mine.code_dim})")
+        encoder = query_binarizer
+        return self._search(queries, k, ef, filter, threads, oversample,
+                            lambda q, t: np.ascontiguousarray(encoder.encode(q, threads=t))
+                            .view(np.float32))
 
     def _candidates(self, k: int, oversample: float | None) -> int:
         if self._rerank is None:
