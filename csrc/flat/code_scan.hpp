@@ -9,6 +9,7 @@
 #include "binary/fastscan.hpp"
 #include "core/parallel.hpp"
 #include "core/topk.hpp"
+#include "flat/first_below.hpp"
 #include "storage/vector_store.hpp"
 
 namespace bitgraph {
@@ -79,8 +80,7 @@ void code_scan(const FastscanBlocks& fb, size_t n_slots, const uint8_t* queries,
         // Distances are exact integers, so "closer than the k-th" is an integer compare
         // against a threshold that only changes when something enters the heap.
         uint32_t limit = top.full() ? uint32_t(top.worst()) : UINT32_MAX;
-        for (size_t j = 0; j < n; ++j) {
-          if (d[j] >= limit) continue;
+        for (size_t j = first_below(d, 0, n, limit); j < n; j = first_below(d, j + 1, n, limit)) {
           if (!admissible(uint32_t(begin + j))) continue;
           top.push(float(d[j]), uint32_t(begin + j));
           if (top.full()) limit = uint32_t(top.worst());
