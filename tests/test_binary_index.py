@@ -134,7 +134,7 @@ def test_save_load_round_trip(binarizers, data, backend, tmp_path, graph, rerank
         np.testing.assert_array_equal(after.distances, before.distances)
         if rerank == "mmap":
             # the floats stay on disk (mapped) even when the rest is read into memory
-            from bitgraph._numba.slots import is_mapped
+            from bitgraph.persistence import is_mapped
 
             assert is_mapped(loaded._rerank.vectors) and loaded._rerank.nbytes == 0
         # adding to a loaded index copies on write and never touches the file

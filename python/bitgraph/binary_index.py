@@ -149,11 +149,9 @@ class BinaryIndex(_VectorIndex):
         if params["rerank"] not in RERANKS:
             raise ValueError("invalid rerank")
         self._rerank_kind = params["rerank"]
-        self._M = int(params["M"])
-        self._ef_construction = int(params["ef_construction"])
-        self._seed = int(params["seed"])
-        if not (2 <= self._M <= 512) or self._ef_construction < 1:
-            raise ValueError("invalid HNSW parameters")
+        from .hnsw import saved_graph_params
+
+        self._M, self._ef_construction, self._seed = saved_graph_params(params)
 
     def _default_ef(self, k: int) -> int:
         return max(64, k)

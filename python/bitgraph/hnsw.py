@@ -58,11 +58,7 @@ class HNSWIndex(_VectorIndex):
         return {"M": self._M, "ef_construction": self._ef_construction, "seed": self._seed}
 
     def _restore_params(self, params: dict[str, Any]) -> None:
-        self._M = int(params["M"])
-        self._ef_construction = int(params["ef_construction"])
-        self._seed = int(params["seed"])
-        if not (2 <= self._M <= 512) or self._ef_construction < 1:
-            raise ValueError("invalid HNSW parameters")
+        self._M, self._ef_construction, self._seed = saved_graph_params(params)
 
     def _default_ef(self, k: int) -> int:
         return max(64, k)
@@ -77,6 +73,14 @@ class HNSWIndex(_VectorIndex):
         return self._backend.HNSWCore.from_state(self._dim, self._core_metric, self._storage,
                                                  self._M, self._ef_construction, self._seed,
                                                  state)
+
+
+def saved_graph_params(params: dict[str, Any]) -> tuple[int, int, int]:
+    """(M, ef_construction, seed) of a saved index, checked (ValueError when out of range)."""
+    M, efc, seed = int(params["M"]), int(params["ef_construction"]), int(params["seed"])
+    if not (2 <= M <= 512) or efc < 1:
+        raise ValueError("invalid HNSW parameters")
+    return M, efc, seed
 
 
 def _validate_graph(state: dict[str, Any], M: int) -> None:

@@ -175,6 +175,16 @@ def parse_index(buffer: Any, source: str, *, verify: bool = True
     return header, arrays
 
 
+def is_mapped(a: Any) -> bool:
+    """Whether array ``a`` is (a view of) a memory map: memory the process does not hold."""
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap_module.mmap)):
+            return True
+        # np.frombuffer over a mmap ends its base chain in a memoryview of the map
+        a = a.obj if isinstance(a, memoryview) else getattr(a, "base", None)
+    return False
+
+
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON header of an index file, without reading its sections (no checks beyond the
     header's own: :func:`read_index` validates the whole file)."""

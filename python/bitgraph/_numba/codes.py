@@ -7,9 +7,10 @@ graph and scan kernels need no extra argument: ``metric = CODE_METRIC_BASE + 2 *
 (1 for Hamming, 0 for SDC)``.
 """
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
+
+from .bits import f32_as_u32 as _bits
 
 CODE_METRIC_BASE = 16
 
@@ -19,17 +20,6 @@ def code_metric(distance, planes):
     if distance not in ("sdc", "hamming"):
         raise ValueError(f"binary distance must be 'sdc' or 'hamming', got {distance!r}")
     return CODE_METRIC_BASE + 2 * int(planes) + (1 if distance == "hamming" else 0)
-
-
-@intrinsic
-def _bits(typingctx, x):
-    """The bits of a float32 as a uint32 (no conversion)."""
-    sig = types.uint32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return sig, codegen
 
 
 @intrinsic

@@ -12,10 +12,9 @@ functions: one compiled specialisation then serves every index, which keeps JIT 
 branch on them is perfectly predictable inside the hot loops.
 """
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
+from .bits import f32_as_u32 as _f32_as_u32, u32_as_f32 as _u32_as_f32
 from .codes import CODE_METRIC_BASE, code_distance, code_metric
 
 # Codes used by every jitted function of this package. BIN rows are binary codes: their
@@ -125,28 +124,6 @@ def row_views(rows):
     f32 = rows.view(np.float32) if rb % 4 == 0 else dummy(np.float32)
     u16 = rows.view(np.uint16) if rb % 2 == 0 else dummy(np.uint16)
     return (rows, f32, u16, rows.view(np.int8))
-
-
-@intrinsic
-def _u32_as_f32(typingctx, x):
-    """Reinterprets the bits of a uint32 as a float32 (no conversion)."""
-    sig = types.float32(types.uint32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
-
-
-@intrinsic
-def _f32_as_u32(typingctx, x):
-    """Reinterprets the bits of a float32 as a uint32 (no conversion)."""
-    sig = types.uint32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True)

@@ -8,23 +8,13 @@ Concurrency: the arrays live in one dict that is *replaced*, never mutated, when
 so a search that grabbed ``self._arr`` once keeps a consistent set of arrays even if an add
 grows them meanwhile. add/remove are serialised by ``self._write_lock``.
 """
-import mmap
 import threading
 
 import numpy as np
 
 from .filtered import evaluate_filter as evaluate_program
+from ..persistence import is_mapped
 from .kernels import row_bytes_for, row_views
-
-
-def is_mapped(a):
-    """Whether array ``a`` is (a view of) a memory map, i.e. memory the core does not own."""
-    while a is not None:
-        if isinstance(a, (np.memmap, mmap.mmap)):
-            return True
-        # np.frombuffer over a mmap ends its base chain in a memoryview of the map
-        a = a.obj if isinstance(a, memoryview) else getattr(a, "base", None)
-    return False
 
 
 class SlotCore:

@@ -14,24 +14,15 @@ previous array keeps a valid one.
 """
 from __future__ import annotations
 
-import mmap
 import os
 import tempfile
 from typing import Any
 
 import numpy as np
 
+from ..persistence import is_mapped
+
 _GROWTH = 1.5
-
-
-def _is_mapped(a: Any) -> bool:
-    """Whether ``a`` is (a view of) a memory map: memory the index does not hold."""
-    while a is not None:
-        if isinstance(a, (np.memmap, mmap.mmap)):
-            return True
-        # np.frombuffer over a mmap ends its base chain in a memoryview of the map
-        a = a.obj if isinstance(a, memoryview) else getattr(a, "base", None)
-    return False
 
 
 class MemoryVectors:
@@ -68,7 +59,7 @@ class MemoryVectors:
 
     @property
     def nbytes(self) -> int:
-        return 0 if not self._owned and _is_mapped(self._buf) else int(self._buf.nbytes)
+        return 0 if not self._owned and is_mapped(self._buf) else int(self._buf.nbytes)
 
     def close(self) -> None:
         pass
