@@ -129,3 +129,21 @@ def test_cli_info_json():
     info = json.loads(proc.stdout)
     assert info["backend"] == bg.backend_info()["backend"]
     assert info["version"] == bg.__version__
+
+
+def test_numba_cache_is_dropped_when_any_source_changes(tmp_path):
+    """Numba keys its cache by each function's own file; inlined kernels from other files
+    would go stale, so the backend drops the whole cache when any source changes."""
+    from bitgraph._numba._cache import drop_stale_cache
+
+    (tmp_path / "kernels.py").write_text("x = 1\n")
+    (tmp_path / "walk.py").write_text("y = 2\n")
+    cache = tmp_path / "__pycache__"
+    assert drop_stale_cache(tmp_path)          # no stamp yet: nothing trusted
+    (cache / "walk.search-1.py311.nbi").write_text("index")
+    (cache / "walk.search-1.py311.1.nbc").write_text("code")
+    assert not drop_stale_cache(tmp_path)      # sources unchanged: the cache stays
+    assert len(list(cache.glob("*.nb?"))) == 2
+    (tmp_path / "kernels.py").write_text("x = 3\n")   # a callee changed, the caller did not
+    assert drop_stale_cache(tmp_path)
+    assert not list(cache.glob("*.nb?"))

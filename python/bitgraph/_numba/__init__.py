@@ -3,12 +3,18 @@
 Implements docs/backend-contract.md with the same storage bytes and graph layout as the
 native core, so files saved by either backend load in the other.
 """
-from .codes import binary_distances
-from .encode import binary_encode
-from .flat import FlatCore
-from .hnsw import HNSWCore
-from .kernels import decode_rows, distances, encode_rows
-from .rerank import rerank
+from pathlib import Path as _Path
+
+from ._cache import drop_stale_cache as _drop_stale_cache
+
+_drop_stale_cache(_Path(__file__).resolve().parent)  # before any cached function is loaded
+
+from .codes import binary_distances  # noqa: E402
+from .encode import binary_encode  # noqa: E402
+from .flat import FlatCore  # noqa: E402
+from .hnsw import HNSWCore  # noqa: E402
+from .kernels import decode_rows, distances, encode_rows  # noqa: E402
+from .rerank import rerank  # noqa: E402
 
 SIMD_LEVEL = "numba"
 
