@@ -262,42 +262,12 @@ def tables(rows: list[dict], meta: dict | None = None) -> dict[str, str]:
 # --------------------------------------------------------------------------- plot
 
 def plot_rows(rows: list[dict], path: str | Path, title: str = "", k: int = 10) -> Path:
-    """Recall-QPS Pareto fronts (log QPS), one panel per thread setting."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Recall-QPS Pareto fronts (log QPS), one panel per thread setting (bench.plot's plot,
+    with a palette for the many index configurations)."""
+    from .plot import plot_rows as pareto_plot
 
-    from .plot import pareto
-
-    search = _search(rows, k)
-    threads = sorted({r["threads"] for r in search})
-    libs = list(dict.fromkeys(r["library"] for r in search))
-    fig, axes = plt.subplots(1, max(len(threads), 1), figsize=(7.5 * max(len(threads), 1), 6),
-                             squeeze=False)
-    cmap = plt.get_cmap("tab20")
-    for ax, t in zip(axes[0], threads):
-        for i, lib in enumerate(libs):
-            pts = [(r["recall"], r["qps"]) for r in search
-                   if r["library"] == lib and r["threads"] == t]
-            if not pts:
-                continue
-            front = pareto(pts)
-            bitgraph = any(r.get("is_bitgraph") for r in search if r["library"] == lib)
-            ax.plot([p[0] for p in front], [p[1] for p in front], color=cmap(i % 20), label=lib,
-                    lw=2.2 if bitgraph else 1.3, ls="-" if bitgraph else "--",
-                    marker="o" if len(front) > 1 else "*", ms=3.5 if len(front) > 1 else 10)
-        ax.set_yscale("log")
-        ax.set_xlabel("recall@10")
-        ax.set_ylabel("queries per second (log)")
-        ax.set_title(f"{title} binary indexes — threads={t}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return pareto_plot(_search(rows, k), path, f"{title} binary indexes", palette="tab20",
+                       legend_cols=2)
 
 
 # --------------------------------------------------------------------------- RESULTS.md

@@ -20,8 +20,10 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(front)
 
 
-def plot_rows(rows: list[dict], path: str | Path, title: str = "") -> Path:
-    """Write the PNG for ``rows`` (search rows of one dataset) to ``path``."""
+def plot_rows(rows: list[dict], path: str | Path, title: str = "", *, palette: str = "tab10",
+              legend_cols: int = 1) -> Path:
+    """Write the PNG for ``rows`` (search rows of one dataset) to ``path``; ``palette`` is a
+    matplotlib colour map with enough colours for the libraries (tab20 for many)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -30,7 +32,8 @@ def plot_rows(rows: list[dict], path: str | Path, title: str = "") -> Path:
     threads = sorted({r["threads"] for r in search})
     libs = list(dict.fromkeys(r["library"] for r in search))
     fig, axes = plt.subplots(1, len(threads), figsize=(6.5 * len(threads), 5), squeeze=False)
-    cmap = plt.get_cmap("tab10")
+    cmap = plt.get_cmap(palette)
+    n_colors = getattr(cmap, "N", 10)
     for ax, t in zip(axes[0], threads):
         for i, lib in enumerate(libs):
             pts = [(r["recall"], r["qps"]) for r in search
@@ -39,7 +42,7 @@ def plot_rows(rows: list[dict], path: str | Path, title: str = "") -> Path:
                 continue
             front = pareto(pts)
             bitgraph = any(r.get("is_bitgraph") for r in search if r["library"] == lib)
-            style = dict(color=cmap(i % 10), label=lib, lw=2.2 if bitgraph else 1.4,
+            style = dict(color=cmap(i % n_colors), label=lib, lw=2.2 if bitgraph else 1.4,
                          ls="-" if bitgraph else "--", marker="o" if len(front) > 1 else "*",
                          ms=4 if len(front) > 1 else 11)
             ax.plot([p[0] for p in front], [p[1] for p in front], **style)
@@ -48,7 +51,7 @@ def plot_rows(rows: list[dict], path: str | Path, title: str = "") -> Path:
         ax.set_ylabel("queries per second (log)")
         ax.set_title(f"{title} — threads={t}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8 if legend_cols == 1 else 7, ncol=legend_cols)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
