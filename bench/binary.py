@@ -47,6 +47,7 @@ if __package__ in (None, ""):                     # run as a file: make "bench" 
 import numpy as np
 
 from bench import binary_report
+from bench.cli_common import float_list, int_list, print_run
 from bench.binary_peers import (DEFAULT_LIBS, LIBS, Context, available, make_runner,
                                 needs_binarizer)
 from bench.datasets import dataset_names, load_dataset
@@ -493,14 +494,6 @@ def run_binary(dataset: str = DEFAULT_DATASET, *, ds=None, max_base: int | None 
     return result
 
 
-def _int_list(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
-
-
-def _float_list(s: str) -> list[float]:
-    return [float(x) for x in s.split(",") if x.strip()]
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="bitgraph binary-index benchmark",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -514,12 +507,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--libs", default="all",
                    help=f"comma list from {sorted(LIBS)}, or 'all' = {','.join(DEFAULT_LIBS)}")
     p.add_argument("--threads", default="1,all", help="comma list of thread counts; 'all' = cores")
-    p.add_argument("--ef", type=_int_list, default=DEFAULT_EFS, help="graph search ef sweep")
-    p.add_argument("--oversample", type=_float_list, default=DEFAULT_OVERSAMPLES,
+    p.add_argument("--ef", type=int_list, default=DEFAULT_EFS, help="graph search ef sweep")
+    p.add_argument("--oversample", type=float_list, default=DEFAULT_OVERSAMPLES,
                    help="flat re-rank oversample sweep")
-    p.add_argument("--hnsw-oversample", type=_float_list, default=DEFAULT_HNSW_OVERSAMPLES,
+    p.add_argument("--hnsw-oversample", type=float_list, default=DEFAULT_HNSW_OVERSAMPLES,
                    help="graph re-rank oversample sweep")
-    p.add_argument("--scan-k", type=_int_list, default=[10, 40],
+    p.add_argument("--scan-k", type=int_list, default=[10, 40],
                    help="k of the no-re-rank flat scans (the scan-speed ratio)")
     p.add_argument("--loops", type=int, default=2, help="bit planes of the part-2 binarizer")
     p.add_argument("--code-dim", type=int, default=None, help="bits per plane (default dim)")
@@ -552,12 +545,7 @@ def main(argv: list[str] | None = None) -> dict:
                      repeats=a.repeats, min_time=a.min_time, max_seconds=a.max_seconds,
                      min_queries=a.min_queries, seed=a.seed, membw=not a.no_membw,
                      out=a.out, plot=not a.no_plot)
-    for table in res["tables"].values():
-        print(table + "\n")
-    for name, why in res["meta"]["skipped"].items():
-        print(f"skipped {name}: {why}")
-    if res["out"]:
-        print(f"results: {res['out']}" + (f"  plot: {res['plot']}" if res["plot"] else ""))
+    print_run(res)
     return res
 
 

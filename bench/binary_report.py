@@ -13,7 +13,6 @@ against the measured memory bandwidth, and binary HNSW + re-rank against bitgrap
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -305,15 +304,9 @@ def section(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="re-print / re-plot a bench.binary JSON")
-    p.add_argument("results", help="JSON written by bench.binary")
-    p.add_argument("-o", "--out", help="PNG path (default: next to the JSON)")
-    a = p.parse_args(argv)
-    data = json.loads(Path(a.results).read_text())
-    for t in tables(data["rows"], data["meta"]).values():
-        print(t + "\n")
-    out = a.out or str(Path(a.results).with_suffix(".png"))
-    print(plot_rows(data["rows"], out, data["meta"]["dataset"]["name"]))
+    from .cli_common import reprint_main
+
+    reprint_main("re-print / re-plot a bench.binary JSON", tables, plot_rows, argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ log-log, one panel per workload (a row of panels per thread setting).
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -240,15 +239,9 @@ def section(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="re-plot / re-print a bench.filtered JSON")
-    p.add_argument("results", help="JSON written by bench.filtered")
-    p.add_argument("-o", "--out", help="PNG path (default: next to the JSON)")
-    a = p.parse_args(argv)
-    data = json.loads(Path(a.results).read_text())
-    for t in tables(data["rows"], data["meta"]).values():
-        print(t + "\n")
-    out = a.out or str(Path(a.results).with_suffix(".png"))
-    print(plot_rows(data["rows"], out, data["meta"]["dataset"]["name"]))
+    from .cli_common import reprint_main
+
+    reprint_main("re-plot / re-print a bench.filtered JSON", tables, plot_rows, argv)
 
 
 if __name__ == "__main__":

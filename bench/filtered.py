@@ -39,6 +39,7 @@ if __package__ in (None, ""):                     # run as a file: make "bench" 
 import numpy as np
 
 from bench import filter_report
+from bench.cli_common import float_list, int_list
 from bench.datasets import GENERATORS, dataset_names, default_dataset_name
 from bench.filter_peers import DEFAULT_LIBS, LIBS, available, make_lib
 from bench.filter_workloads import (GRID, WORKLOADS, filtered_ground_truth, evaluate,
@@ -351,14 +352,6 @@ def _find_failing(algos, point, Q, k, ef, threads):
     return bad
 
 
-def _int_list(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
-
-
-def _float_list(s: str) -> list[float]:
-    return [float(x) for x in s.split(",") if x.strip()]
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="bitgraph filtered-search benchmark",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -366,12 +359,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--base-limit", type=int, default=None, help="first N base vectors only")
     p.add_argument("--queries", type=int, default=DEFAULT_QUERIES, help="queries per point")
     p.add_argument("--workloads", default="all", help=f"comma list from {','.join(WORKLOADS)}")
-    p.add_argument("--selectivities", type=_float_list, default=list(GRID),
+    p.add_argument("--selectivities", type=float_list, default=list(GRID),
                    help="comma list of target selectivities")
     p.add_argument("--libs", default="all",
                    help=f"comma list from {sorted(LIBS)}, or 'all' = {','.join(DEFAULT_LIBS)}")
     p.add_argument("--threads", default="1,all", help="comma list of thread counts; 'all' = cores")
-    p.add_argument("--ef", type=_int_list, default=DEFAULT_EFS, help="comma list of search ef")
+    p.add_argument("--ef", type=int_list, default=DEFAULT_EFS, help="comma list of search ef")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (median)")
     p.add_argument("--min-time", type=float, default=0.05,

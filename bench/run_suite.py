@@ -25,6 +25,7 @@ if __package__ in (None, ""):                     # run as a file: make "bench" 
 import numpy as np
 
 from bench import protocol, report
+from bench.cli_common import int_list, print_run
 from bench.adapters import ADAPTERS, DEFAULT_LIBS, available, make_adapter
 from bench.datasets import dataset_names, default_dataset_name, load_dataset
 
@@ -160,10 +161,6 @@ def run_suite(dataset: str | None = None, libs: str | list | None = None,
     return result
 
 
-def _int_list(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="bitgraph recall-QPS benchmark suite",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -171,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--libs", default="all",
                    help=f"comma list from {sorted(ADAPTERS)}, or 'all' = {','.join(DEFAULT_LIBS)}")
     p.add_argument("--threads", default="1,all", help="comma list of thread counts; 'all' = cores")
-    p.add_argument("--ef", type=_int_list, default=DEFAULT_EFS, help="comma list of search ef")
+    p.add_argument("--ef", type=int_list, default=DEFAULT_EFS, help="comma list of search ef")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3, help="rounds per point (median)")
     p.add_argument("--max-base", type=int, default=None, help="subsample the base")
@@ -189,12 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
                     repeats=a.repeats, max_base=a.max_base, max_queries=a.max_queries,
                     latency_queries=a.latency_queries, latency_recall=a.latency_recall,
                     min_time=a.min_time, cache_dir=a.cache_dir, out=a.out, plot=a.plot)
-    for table in res["tables"].values():
-        print(table + "\n")
-    for name, why in res["meta"]["skipped"].items():
-        print(f"skipped {name}: {why}")
-    if res["out"]:
-        print(f"results: {res['out']}" + (f"  plot: {res['plot']}" if res["plot"] else ""))
+    print_run(res)
     return res
 
 
