@@ -92,9 +92,13 @@ def default_quality_grid(dim: int, kinds=("fixed", "learned")) -> list[dict]:
         for mult in (2, 4):
             grid.append({"loops": 1, "code_dim": mult * dim, "learned": learned,
                          "distances": ["hamming"]})
-        if dim % 6 == 0:  # 1 bit per dim as 6 narrow planes (code_dim = dim / 6)
-            grid.append({"loops": 6, "code_dim": dim // 6, "learned": learned,
-                         "distances": ["sdc"]})
+        # the same bits as more planes of fewer dimensions: finer levels per code dimension
+        # for data of low intrinsic dimension (1 bit/dim: 6 x dim/6, 4 x dim/4; 2 bits/dim:
+        # 4 x dim/2, 6 x dim/3, 8 x dim/4)
+        for loops, div in ((6, 6), (4, 4), (4, 2), (6, 3), (8, 4)):
+            if dim % div == 0:
+                grid.append({"loops": loops, "code_dim": dim // div, "learned": learned,
+                             "distances": ["sdc"]})
     return grid
 
 
@@ -151,6 +155,10 @@ def quality(ds, grid: list[dict], sample: np.ndarray, k: int, oversample: float,
                 for rr, col in ((None, "recall_codes"), ("memory", "recall_rerank")):
                     idx = bg.BinaryIndex(binz, graph="flat", distance=dist, rerank=rr,
                                          metric=ds.metric)
+                    # rows carry a 4-byte code offset when the index uses offsets
+                    offsets = bool(getattr(idx, "offsets", False))  # older bitgraph: none
+                    row["offsets"] = offsets
+                    row["bytes_per_vector"] = int(binz.code_bytes) + (4 if offsets else 0)
                     t0 = time.perf_counter()
                     idx.add(base, threads=threads)
                     add_s = time.perf_counter() - t0

@@ -232,3 +232,56 @@ def test_compatible_with():
     ids = R.search(new.encode(queries), old.encode(base), 2, 32, 10, "sdc")
     cross = np.mean([len(set(a) & set(g)) / 10 for a, g in zip(ids, gt)])
     assert cross > 0.3 > 10 / 2000  # far better than chance
+
+
+def _offset_ranking(b, base, queries, kind="sdc"):
+    """Code distances + offsets (as the index adds them), numpy reference."""
+    d = R.sdc_matrix(b.encode(queries), b.encode(base), b.loops, b.code_dim) if kind == "sdc" \
+        else R.hamming_matrix(b.encode(queries), b.encode(base), b.loops, b.code_dim)
+    return d + b.offsets(base, kind).astype(np.int64)[None, :] \
+        + b.offsets(queries, kind).astype(np.int64)[:, None]
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_offsets_shape_range_and_ranking(learned):
+    """Offsets are uint32 in [0, 2 half], and code distance + offsets ranks the true neighbours
+    better than the code distance alone on data with a strong common direction."""
+    base = _structured(2000, dim=32, seed=3)
+    queries = _structured(2100, dim=32, seed=3)[2000:]
+    b = bg.RecurrentBinarizer(32, loops=2, learned=learned, seed=0).fit(base, epochs=0)
+    assert b.has_offsets
+    for kind in ("sdc", "hamming"):
+        off = b.offsets(base, kind)
+        assert off.dtype == np.uint32 and off.shape == (2000,)
+        assert off.max() <= 2 * b._offsets[kind]["half"]
+        assert off.max() > off.min()           # they carry information
+    gt = np.argsort(-(queries @ base.T), axis=1, kind="stable")[:, :10]
+
+    def recall_at_40(dist):
+        top = np.argsort(dist, axis=1, kind="stable")[:, :40]
+        return np.mean([len(set(a) & set(g)) / 10 for a, g in zip(top, gt)])
+
+    plain = R.sdc_matrix(b.encode(queries), b.encode(base), 2, 32)
+    with_offsets = _offset_ranking(b, base, queries)
+    assert recall_at_40(with_offsets) > recall_at_40(plain), (recall_at_40(with_offsets),
+                                                              recall_at_40(plain))
+    with pytest.raises(bg.BitgraphValueError, match="sdc"):
+        b.offsets(base, "l2")
+
+
+def test_offsets_persist_and_old_states_load_without_them(tmp_path):
+    x = _structured(300)
+    b = bg.RecurrentBinarizer(32, loops=2, learned=False).fit(x)
+    b.save(tmp_path / "b.bgb")
+    b2 = bg.RecurrentBinarizer.load(tmp_path / "b.bgb")
+    np.testing.assert_array_equal(b.offsets(x), b2.offsets(x))
+    meta, arrays = b.get_state()
+    meta.pop("offsets")                                    # a state from before offsets
+    old = bg.RecurrentBinarizer.from_state(meta, arrays)
+    assert not old.has_offsets
+    with pytest.raises(bg.BitgraphValueError, match="no code offsets"):
+        old.offsets(x)
+    meta, arrays = b.get_state()
+    meta["offsets"] = {"sdc": {"unit": -1.0, "half": 3}, "hamming": {"unit": 1.0, "half": 3}}
+    with pytest.raises(bg.BitgraphValueError, match="offset"):
+        bg.RecurrentBinarizer.from_state(meta, arrays)

@@ -62,6 +62,15 @@ def test_code_kernels_equal_reference(planes, words, n, seed, kind):
         np.testing.assert_array_equal(got, expected, err_msg=f"{name} {kind}")
 
 
+@pytest.mark.parametrize("words", [1, 2])
+@pytest.mark.parametrize("planes", range(1, 9))
+def test_one_and_two_word_kernels_equal_reference(planes, words):
+    """The broadcast kernels for one- and two-word planes, every plane count, 8-row blocks and
+    tails (n = 21)."""
+    test_code_kernels_equal_reference.hypothesis.inner_test(planes, words, 21, planes * 7 + words,
+                                                            "sdc")
+
+
 def test_identical_codes_have_zero_hamming_and_sdc_counts_cross_planes(core_module):
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, (3, 2 * 8), dtype=np.uint8)

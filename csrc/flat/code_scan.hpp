@@ -21,6 +21,7 @@ struct FastscanBlocks {
   size_t code_dim = 0;  // 64 * words: padding bits are 0 on both sides and cost nothing
   size_t block_bytes = 0;
   std::vector<uint8_t> bytes;
+  std::vector<uint32_t> offsets;  // per slot, for rows with offsets (else empty)
 
   void configure(const VectorStore& store) {
     if (store.kind() != StorageKind::kBinary) return;
@@ -37,7 +38,9 @@ struct FastscanBlocks {
     }
     enabled = true;
     block_bytes = fastscan_block_bytes(planes, code_dim);
+    has_offsets = layout.offsets;
   }
+  bool has_offsets = false;
   // Re-packs the blocks holding slots [first, n_slots) (the first may be partly filled).
   void repack(const VectorStore& store, size_t first, size_t n_slots) {
     if (!enabled) return;
@@ -45,18 +48,33 @@ struct FastscanBlocks {
     const size_t n_blocks = (n_slots + kFastscanBlockDocs - 1) / kFastscanBlockDocs;
     bytes.resize(n_blocks * block_bytes);
     const size_t s0 = b0 * kFastscanBlockDocs;
-    if (n_slots > s0)
+    if (n_slots <= s0) return;
+    if (!has_offsets) {
       fastscan_pack(store.row(s0), n_slots - s0, planes, code_dim, bytes.data() + b0 * block_bytes);
+      return;
+    }
+    // Rows carry an offset after the code: pack a contiguous copy of the codes, keep the
+    // offsets beside the blocks.
+    const CodeLayout& layout = store.code_layout();
+    const size_t cb = layout.code_bytes();
+    std::vector<uint8_t> codes((n_slots - s0) * cb);
+    offsets.resize(n_slots);
+    for (size_t s = s0; s < n_slots; ++s) {
+      __builtin_memcpy(codes.data() + (s - s0) * cb, store.row(s), cb);
+      offsets[s] = code_offset(store.row(s), layout);
+    }
+    fastscan_pack(codes.data(), n_slots - s0, planes, code_dim, bytes.data() + b0 * block_bytes);
   }
-  size_t nbytes() const { return bytes.capacity(); }
+  size_t nbytes() const { return bytes.capacity() + 4 * offsets.capacity(); }
 };
 
 // tops[i] (reset by the caller) receives the k closest admissible slots below n_slots of query
-// code i (rows of `row_bytes` bytes at `queries`).
+// row i (rows laid out as the store's, `layout`, at `queries`).
 template <class Admissible>
 void code_scan(const FastscanBlocks& fb, size_t n_slots, const uint8_t* queries,
-               size_t row_bytes, size_t nq, size_t threads, const Admissible& admissible,
+               const CodeLayout& layout, size_t nq, size_t threads, const Admissible& admissible,
                std::vector<TopK>& tops) {
+  const size_t row_bytes = layout.row_bytes();
   threads = std::max<size_t>(threads, 1);
   const size_t per_thread = (nq + threads - 1) / threads;
   const size_t queries_per_block = std::clamp<size_t>(per_thread, 1, 16);
@@ -69,14 +87,28 @@ void code_scan(const FastscanBlocks& fb, size_t n_slots, const uint8_t* queries,
     const size_t q0 = block * queries_per_block;
     const size_t q1 = std::min(nq, q0 + queries_per_block);
     std::vector<uint32_t> dists((q1 - q0) * docs_per_run);
+    // The kernel reads bare code rows: with offsets, copy the queries' codes out of their rows.
+    const size_t cb = layout.code_bytes();
+    std::vector<uint8_t> query_codes;
+    const uint8_t* qcodes = queries + q0 * row_bytes;
+    if (layout.offsets) {
+      query_codes.resize((q1 - q0) * cb);
+      for (size_t qi = q0; qi < q1; ++qi)
+        __builtin_memcpy(query_codes.data() + (qi - q0) * cb, queries + qi * row_bytes, cb);
+      qcodes = query_codes.data();
+    }
     for (size_t begin = 0; begin < n_slots; begin += docs_per_run) {
       const size_t n = std::min(docs_per_run, n_slots - begin);
       fastscan_sdc_batch(fb.bytes.data() + (begin / kFastscanBlockDocs) * fb.block_bytes, n,
-                         queries + q0 * row_bytes, q1 - q0, fb.planes, fb.code_dim,
-                         dists.data());
+                         qcodes, q1 - q0, fb.planes, fb.code_dim, dists.data());
       for (size_t qi = q0; qi < q1; ++qi) {
         TopK& top = tops[qi];
-        const uint32_t* d = dists.data() + (qi - q0) * n;
+        uint32_t* d = dists.data() + (qi - q0) * n;
+        if (layout.offsets) {  // one vectorised pass, before the skip scan compares
+          const uint32_t oq = code_offset(queries + qi * row_bytes, layout);
+          const uint32_t* od = fb.offsets.data() + begin;
+          for (size_t j = 0; j < n; ++j) d[j] += oq + od[j];
+        }
         // Distances are exact integers, so "closer than the k-th" is an integer compare
         // against a threshold that only changes when something enters the heap.
         uint32_t limit = top.full() ? uint32_t(top.worst()) : UINT32_MAX;

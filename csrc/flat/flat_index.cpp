@@ -73,7 +73,7 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
   if (blocks_.enabled) {
     std::vector<TopK> tops(nq);
     for (TopK& top : tops) top.reset(k);
-    code_scan(blocks_, n_slots_, reinterpret_cast<const uint8_t*>(queries), store_.row_bytes(),
+    code_scan(blocks_, n_slots_, reinterpret_cast<const uint8_t*>(queries), store_.code_layout(),
               nq, threads, admissible, tops);
     for (size_t qi = 0; qi < nq; ++qi) write_results(tops[qi], qi);
     return;

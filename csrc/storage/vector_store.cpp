@@ -91,12 +91,15 @@ VectorStore::VectorStore(size_t dim, Metric metric, StorageKind kind, size_t pla
     kernels_ = kernels_for(kind, metric);
     return;
   }
-  // A code row is planes * words uint64 words, i.e. 2 * planes * words 32-bit units.
-  if (planes < 1 || planes > 8 || dim % (2 * planes) != 0)
+  // A code row is planes * words uint64 words, i.e. 2 * planes * words 32-bit units, and an
+  // odd unit count means one more unit: the row's offset.
+  const bool offsets = dim % 2 == 1;
+  const size_t code_units = dim - (offsets ? 1 : 0);
+  if (planes < 1 || planes > 8 || code_units == 0 || code_units % (2 * planes) != 0)
     throw ValueError("binary storage needs 1 to 8 planes and a row of whole uint64 words per "
-                     "plane (dim " + std::to_string(dim) + ", planes " + std::to_string(planes) +
-                     ")");
-  layout_ = CodeLayout{planes, dim / (2 * planes)};
+                     "plane, plus optionally one offset unit (dim " + std::to_string(dim) +
+                     ", planes " + std::to_string(planes) + ")");
+  layout_ = CodeLayout{planes, code_units / (2 * planes), offsets};
   if (!layout_.exact_in_float())
     throw ValueError("binary code too long for exact distances: " + std::to_string(planes) +
                      " planes of " + std::to_string(64 * layout_.words) + " bits");

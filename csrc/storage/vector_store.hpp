@@ -20,7 +20,8 @@ void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, fl
 
 class VectorStore {
  public:
-  // Binary storage (kind kBinary, metric kSdc or kHamming) needs the code's plane count.
+  // Binary storage (kind kBinary, metric kSdc or kHamming) needs the code's plane count. Its
+  // rows are dim 32-bit units: 2 * planes * words of code, plus one offset unit when dim is odd.
   VectorStore(size_t dim, Metric metric, StorageKind kind, size_t planes = 1);
 
   size_t dim() const { return dim_; }
@@ -44,15 +45,36 @@ class VectorStore {
 
   // Binary rows take the query's code bytes behind the float pointer (see StorageKind).
   float distance(const float* query, size_t slot) const {
-    if (codes_.one) return codes_.one(as_code(query), row(slot), layout_);
+    if (codes_.one) {
+      const float d = codes_.one(as_code(query), row(slot), layout_);
+      if (!layout_.offsets) return d;
+      return float(uint32_t(d) + code_offset(as_code(query), layout_) +
+                   code_offset(row(slot), layout_));
+    }
     return kernels_.one(query, row(slot), dim_);
   }
   void distances(const float* query, const uint32_t* slots, size_t n, float* out) const {
-    if (codes_.one) return codes_.gather(as_code(query), rows_.data(), layout_, slots, n, out);
+    if (codes_.one) {
+      codes_.gather(as_code(query), rows_.data(), layout_, slots, n, out);
+      if (layout_.offsets) {
+        const uint32_t oq = code_offset(as_code(query), layout_);
+        for (size_t i = 0; i < n; ++i)
+          out[i] = float(uint32_t(out[i]) + oq + code_offset(row(slots[i]), layout_));
+      }
+      return;
+    }
     kernels_.gather(query, rows_.data(), row_bytes_, dim_, slots, n, out);
   }
   void distances_range(const float* query, size_t first, size_t n, float* out) const {
-    if (codes_.one) return codes_.range(as_code(query), row(first), layout_, n, out);
+    if (codes_.one) {
+      codes_.range(as_code(query), row(first), layout_, n, out);
+      if (layout_.offsets) {
+        const uint32_t oq = code_offset(as_code(query), layout_);
+        for (size_t i = 0; i < n; ++i)
+          out[i] = float(uint32_t(out[i]) + oq + code_offset(row(first + i), layout_));
+      }
+      return;
+    }
     kernels_.range(query, row(first), row_bytes_, dim_, n, out);
   }
   // Float32 view of a stored row for use as a query (graph pruning compares stored rows).

@@ -20,6 +20,23 @@ _RERANK_SECTION = "rerank_vectors"
 _BINZ_PREFIX = "binz."
 
 
+def _use_offsets(binarizer: RecurrentBinarizer, offsets: bool | None) -> bool:
+    if offsets is not None and not isinstance(offsets, (bool, np.bool_)):
+        raise BitgraphTypeError(f"offsets must be None or a bool, got {offsets!r}")
+    words = -(-binarizer.code_dim // 64)
+    fits = 64 * words * (2 ** binarizer.loops - 1) ** 2 < 2 ** 23
+    if offsets is None:
+        return binarizer.has_offsets and fits
+    if offsets and not binarizer.has_offsets:
+        raise BitgraphValueError("offsets=True needs a binarizer with code offsets (fitted by "
+                                 "this bitgraph version); refit it or pass offsets=None")
+    if offsets and not fits:
+        raise BitgraphValueError(
+            f"offsets=True: {binarizer.loops} planes of {binarizer.code_dim} bits are too long "
+            "for exact distances with offsets (SDC values must stay below 2^23)")
+    return bool(offsets)
+
+
 class BinaryIndex(_VectorIndex):
     """Approximate k-NN over the binary codes of a :class:`RecurrentBinarizer`.
 
@@ -41,6 +58,11 @@ class BinaryIndex(_VectorIndex):
         rerank_dir: directory of the temporary file of an unsaved ``rerank="mmap"`` index
             (default: the system's temporary directory). Once saved, the vectors live in
             the index file and loading maps them from there.
+        offsets: add the code offsets to the code distance (see
+            :mod:`bitgraph.binary.offsets`: the per-vector inner-product terms that centred
+            codes lose; 4 more bytes per vector). None (default): when the binarizer has them
+            and the code is short enough for exact distances with them (SDC values below
+            2^23); True: required; False: plain code distances.
         backend: "native" or "numba" to override the process-wide backend choice.
 
     Distances: with re-ranking, as :class:`HNSWIndex` (cosine: 1 - cos); without, the exact
@@ -52,7 +74,8 @@ class BinaryIndex(_VectorIndex):
     def __init__(self, binarizer: RecurrentBinarizer, *, graph: str = "hnsw", M: int = 32,
                  ef_construction: int = 200, distance: str = "sdc",
                  rerank: str | None = "memory", metric: str = "cosine", seed: int = 0,
-                 rerank_dir: str | None = None, backend: str | None = None) -> None:
+                 rerank_dir: str | None = None, offsets: bool | None = None,
+                 backend: str | None = None) -> None:
         if not isinstance(binarizer, RecurrentBinarizer):
             raise BitgraphTypeError(
                 f"binarizer must be a bitgraph.RecurrentBinarizer, got {type(binarizer).__name__}")
@@ -70,6 +93,7 @@ class BinaryIndex(_VectorIndex):
             raise BitgraphValueError(f"M must be <= 512, got {M}")
         self._ef_construction = int(check_int("ef_construction", ef_construction, 1))  # type: ignore[arg-type]
         self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
+        self._offsets = _use_offsets(binarizer, offsets)
         self._rerank = (None if rerank is None
                         else make_store(rerank, binarizer.dim, None, rerank_dir))
         super().__init__(binarizer.dim, metric=metric, storage="float32", backend=backend)
@@ -102,10 +126,15 @@ class BinaryIndex(_VectorIndex):
         return self._binarizer.code_bytes
 
     @property
+    def offsets(self) -> bool:
+        """Whether code rows carry offsets (added to the code distance)."""
+        return self._offsets
+
+    @property
     def codes(self) -> np.ndarray:
         """Stored codes, one row per slot ((n_slots, code_bytes) uint8, read-only view;
         removed items keep their row)."""
-        return self._core.get_state()["vectors"]
+        return self._core.get_state()["vectors"][:, : self.code_bytes]
 
     @property
     def nbytes(self) -> int:
@@ -116,7 +145,8 @@ class BinaryIndex(_VectorIndex):
 
     # --- cores ---------------------------------------------------------------------------------
     def _core_dim(self) -> int:
-        return self._binarizer.code_bytes // 4
+        # a code row is whole 32-bit units; an offset adds one (an odd count tells the cores)
+        return self._binarizer.code_bytes // 4 + (1 if self._offsets else 0)
 
     def _new_core(self) -> Any:
         planes = self._binarizer.loops
@@ -141,7 +171,8 @@ class BinaryIndex(_VectorIndex):
 
     def _params(self) -> dict[str, Any]:
         return {"graph": self._graph, "M": self._M, "ef_construction": self._ef_construction,
-                "seed": self._seed, "distance": self._distance, "rerank": self._rerank_kind}
+                "seed": self._seed, "distance": self._distance, "rerank": self._rerank_kind,
+                "offsets": self._offsets}
 
     def _restore_params(self, params: dict[str, Any]) -> None:
         self._graph = check_choice("graph", params["graph"], GRAPHS)
@@ -149,6 +180,7 @@ class BinaryIndex(_VectorIndex):
         if params["rerank"] not in RERANKS:
             raise ValueError("invalid rerank")
         self._rerank_kind = params["rerank"]
+        self._offsets = bool(params.get("offsets", False))  # absent before offsets existed
         from .hnsw import saved_graph_params
 
         self._M, self._ef_construction, self._seed = saved_graph_params(params)
@@ -157,9 +189,20 @@ class BinaryIndex(_VectorIndex):
         return max(64, k)
 
     # --- add -----------------------------------------------------------------------------------
-    def _encode(self, x: np.ndarray, threads: int) -> np.ndarray:
-        codes = self._binarizer.encode(x, threads=threads)
-        return np.ascontiguousarray(codes).view(np.float32)
+    def _encode(self, x: np.ndarray, threads: int,
+                binarizer: RecurrentBinarizer | None = None) -> np.ndarray:
+        """Core rows (float32 view) of vectors: codes, then the offset when the index uses
+        them (a query binarizer without offsets gives 0: a per-query constant)."""
+        binz = self._binarizer if binarizer is None else binarizer
+        codes = np.ascontiguousarray(binz.encode(x, threads=threads))
+        if not self._offsets:
+            return codes.view(np.float32)
+        rows = np.empty((codes.shape[0], codes.shape[1] + 4), dtype=np.uint8)
+        rows[:, : codes.shape[1]] = codes
+        off = (binz.offsets(x, self._distance) if binz.has_offsets
+               else np.zeros(codes.shape[0], np.uint32))
+        rows[:, codes.shape[1]:] = off.astype("<u4").view(np.uint8).reshape(-1, 4)
+        return rows.view(np.float32)
 
     def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
         codes = self._encode(arr, threads)
@@ -204,8 +247,7 @@ class BinaryIndex(_VectorIndex):
                 f"(dim {mine.dim}, loops {mine.loops}, code_dim {mine.code_dim})")
         encoder = query_binarizer
         return self._search(queries, k, ef, filter, threads, oversample,
-                            lambda q, t: np.ascontiguousarray(encoder.encode(q, threads=t))
-                            .view(np.float32))
+                            lambda q, t: self._encode(q, t, encoder))
 
     def _candidates(self, k: int, oversample: float | None) -> int:
         if self._rerank is None:

@@ -4,7 +4,8 @@ Code rows live in the same ``(n, row_bytes) uint8`` arrays as float rows and are
 their float32 view: each float32 lane is 32 bits of the code, reinterpreted (never converted)
 before XOR + popcount. The plane count and the distance kind travel in the metric code, so the
 graph and scan kernels need no extra argument: ``metric = CODE_METRIC_BASE + 2 * planes +
-(1 for Hamming, 0 for SDC)``.
+(1 for Hamming, 0 for SDC)``. A row with an odd number of lanes carries one more lane after the
+code: its offset (uint32), added for both rows to the code distance ("Code offsets").
 """
 import numpy as np
 from numba import njit, types
@@ -47,8 +48,12 @@ def code_distance(q, x, slot, dim, metric):
     stored code row ``slot`` of ``x`` (float32 view), as an exact float32 integer."""
     m = metric - CODE_METRIC_BASE
     planes = m >> 1
+    offsets = np.int64(0)
+    if dim & 1:  # the last lane is the row's offset
+        dim -= 1
+        offsets = np.int64(_bits(q[dim])) + np.int64(_bits(x[slot, dim]))
     if m & 1:
-        return np.float32(_popcount_xor(q, x, slot, 0, 0, dim))
+        return np.float32(np.int64(_popcount_xor(q, x, slot, 0, 0, dim)) + offsets)
     per_plane = dim // planes
     total = np.int64(0)
     top = 2 * (planes - 1)
@@ -56,7 +61,7 @@ def code_distance(q, x, slot, dim, metric):
         for j in range(planes):
             c = np.int64(_popcount_xor(q, x, slot, i * per_plane, j * per_plane, per_plane))
             total += c << (top - i - j)
-    return np.float32(total)
+    return np.float32(total + offsets)
 
 
 def binary_distances(query, codes, planes, distance="sdc", level=""):

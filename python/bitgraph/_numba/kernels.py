@@ -52,11 +52,14 @@ def check_storage_metric(storage, metric, dim=None, planes=1):
                          "storage takes 'sdc' or 'hamming', float storage 'l2' or 'ip')")
     if storage == "binary" and dim is not None:
         planes = int(planes)
-        if not 1 <= planes <= 8 or int(dim) % (2 * planes):
+        offsets = int(dim) % 2  # an odd lane count: one offset lane after the code
+        units = int(dim) - offsets
+        if not 1 <= planes <= 8 or units == 0 or units % (2 * planes):
             raise ValueError("binary storage needs 1 to 8 planes and a row of whole uint64 "
-                             f"words per plane (dim {dim}, planes {planes})")
-        words = int(dim) // (2 * planes)
-        if 64 * words * (2 ** planes - 1) ** 2 >= 2 ** 24:
+                             "words per plane, plus optionally one offset unit "
+                             f"(dim {dim}, planes {planes})")
+        words = units // (2 * planes)
+        if 64 * words * (2 ** planes - 1) ** 2 >= 2 ** (23 if offsets else 24):
             raise ValueError(f"binary code too long for exact distances: {planes} planes of "
                              f"{64 * words} bits")
 

@@ -16,6 +16,7 @@ from .. import _backend
 from .._validation import as_matrix, check_int, default_threads
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
 from ..persistence import read_index, save_atomic
+from . import offsets as offsets_mod
 from . import reference
 
 KIND = "binarizer"
@@ -37,6 +38,19 @@ def random_projection(dim: int, code_dim: int, rng: np.random.Generator) -> np.n
         return np.ascontiguousarray(q, dtype=np.float32)
     g = rng.standard_normal((dim, code_dim)) / np.sqrt(code_dim)
     return np.ascontiguousarray(g, dtype=np.float32)
+
+
+def _checked_offsets(raw: Any) -> dict[str, dict[str, float]] | None:
+    """Offset units from a saved state (absent in files of older versions)."""
+    if raw is None:
+        return None
+    out = {}
+    for kind in ("sdc", "hamming"):
+        unit, half = float(raw[kind]["unit"]), float(raw[kind]["half"])
+        if not (np.isfinite(unit) and unit > 0 and 0 <= half <= offsets_mod.MAX_OFFSET // 2):
+            raise BitgraphValueError(f"invalid code offset units {raw[kind]!r}")
+        out[kind] = {"unit": unit, "half": half}
+    return out
 
 
 class RecurrentBinarizer:
@@ -68,6 +82,7 @@ class RecurrentBinarizer:
         self._normalize = bool(normalize)
         self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
         self._params: dict[str, np.ndarray] | None = None
+        self._offsets: dict[str, dict[str, float]] | None = None
         self._info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ properties
@@ -207,6 +222,8 @@ class RecurrentBinarizer:
                 x, self._loops, self._code_dim, rng, epochs=epochs, progress=progress,
                 old=None if old is None else old._params)
         self._set_params(params)
+        self._offsets = offsets_mod.fit_offsets(x, params, self._normalize,
+                                                np.random.default_rng(self._seed + 1))
         self._info = dict(info, fit_seconds=time.perf_counter() - t0, n_fit=int(x.shape[0]))
         return self
 
@@ -224,6 +241,31 @@ class RecurrentBinarizer:
             from .._numba import binary_encode as fn  # noqa: N813
         return fn(x, self._normalize, p["mean"], p["proj"], p["phi"], p["phi_bias"], p["psi"],
                   p["psi_scale"], p["psi_bias"], nthreads)
+
+    @property
+    def has_offsets(self) -> bool:
+        """Whether the binarizer can give code offsets (fitted by this version of bitgraph)."""
+        return self._offsets is not None
+
+    def offsets(self, vectors: Any, distance: str = "sdc") -> np.ndarray:
+        """Code offsets of ``vectors`` for ``distance`` ("sdc" | "hamming"): (n,) uint32.
+
+        A code row may carry its offset; the distance of two such rows is then code distance
+        + both offsets, which ranks as the full inner product instead of the centred one
+        (:mod:`bitgraph.binary.offsets`)."""
+        self._require_fitted("offsets")
+        if distance not in ("sdc", "hamming"):
+            raise BitgraphValueError(f"distance must be 'sdc' or 'hamming', got {distance!r}")
+        if self._offsets is None:
+            raise BitgraphValueError("this binarizer has no code offsets (fitted by an older "
+                                     "bitgraph, or its codes do not track the inner product)")
+        x = self._prepare(vectors, "vectors")
+        if self._normalize:
+            norm = np.linalg.norm(x, axis=1, keepdims=True)
+            x = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)
+        u = self._offsets[distance]
+        return offsets_mod.compute_offsets(x, self._params["mean"],  # type: ignore[index]
+                                           u["unit"], u["half"])
 
     def decode(self, codes: Any) -> np.ndarray:
         """Reconstruction (n, r) float32 of codes in the projected (residual) space:
@@ -267,6 +309,7 @@ class RecurrentBinarizer:
         meta = {"kind": KIND, "state_version": STATE_VERSION, "dim": self._dim,
                 "loops": self._loops, "code_dim": self._code_dim, "learned": self._learned,
                 "seed": self._seed, "normalize": self._normalize,
+                "offsets": self._offsets,
                 "info": {k: v for k, v in self._info.items()
                          if isinstance(v, (int, float, str, bool))}}
         return meta, {k: np.array(v) for k, v in self._params.items()}  # type: ignore[union-attr]
@@ -283,6 +326,7 @@ class RecurrentBinarizer:
                       code_dim=int(meta["code_dim"]), learned=bool(meta["learned"]),
                       seed=int(meta["seed"]), normalize=bool(meta["normalize"]))
             obj._set_params({k: np.array(arrays[k]) for k in _ARRAYS})
+            obj._offsets = _checked_offsets(meta.get("offsets"))
         except (KeyError, TypeError) as exc:
             raise BitgraphValueError(f"malformed binarizer state: {exc!r}") from exc
         obj._info = dict(meta.get("info", {}))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import reference
+from . import offsets, reference
 
 
 def _sub(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -224,14 +224,30 @@ def _subspace_init(xs: np.ndarray, vec: np.ndarray, k: int, beta: float, planes:
             "psi_bias": np.zeros((planes, dims), np.float32)}
 
 
-def _validate(params, pool, val, truth, planes, old_codes=None) -> float:
+def _ranking_terms(code: np.ndarray, pool: np.ndarray, mean: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Per-document terms <mu, x - mu> / a that the code offsets add (offsets.py), in units of
+    the code inner product."""
+    centred = pool - mean
+    a = offsets.ip_slope(code, centred, rng)
+    if not np.isfinite(a) or a <= 0:
+        return np.zeros(len(pool), np.float32)
+    return ((centred @ mean) / a).astype(np.float32)
+
+
+def _validate(params, pool, val, truth, planes, old=None) -> float:
     """Recall proxy on held-out anchors ``val`` (rows of ``pool``): fraction of their float
     top-10 in the pool (``truth``) found in the code top-10 plus in the code top-40 (the
-    re-rank candidates), self excluded. ``old_codes``: rank old codes of the pool instead."""
+    re-rank candidates), self excluded, ranking as the index does (code inner product plus
+    the code offsets' terms). ``old``: (old codes of the pool, their terms) to rank instead."""
     r0_all = ((pool - params["mean"]) @ params["proj"]).astype(np.float32)
     code, _, _ = _forward(r0_all, params, planes)
-    docs = code if old_codes is None else old_codes
-    sc = code[val] @ docs.T
+    if old is None:
+        docs = code
+        terms = _ranking_terms(code, pool, params["mean"], np.random.default_rng(0))
+    else:
+        docs, terms = old
+    sc = code[val] @ docs.T + terms[None, :]
     sc[np.arange(len(val)), val] = -np.inf
     top40 = np.argpartition(-sc, 40, axis=1)[:, :40]
     order = np.argsort(-np.take_along_axis(sc, top40, 1), axis=1, kind="stable")
@@ -297,6 +313,8 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
     if old is not None:
         old_codes = _weighted_codes(xs, old, planes)
         old_pool = _weighted_codes(pool, old, planes)
+        old_pool = (old_pool, _ranking_terms(old_pool, pool, old["mean"],
+                                             np.random.default_rng(0)))
 
     def score(p_):
         sc = _validate(p_, pool, val, truth, planes)
@@ -308,15 +326,20 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
     if old is None:  # data-driven choice of the starting point
         sub, _, vec, k = _spectrum(xs, params["mean"], rng)
         info["signal_dims"] = k
+        halvings = (False, True) if planes > 1 else (False,)
+        starts = []
         if 2 <= k < xs.shape[1]:
-            for beta in SHRINK:
-                for halving in ((False, True) if planes > 1 else (False,)):
-                    cand = _subspace_init(sub, vec, k, beta, planes, m, rng, params["mean"],
-                                          halving)
-                    sc = score(cand)
-                    if sc > best_score:
-                        params, best_score = cand, sc
-                        info["init"] = f"subspace(beta={beta}, halving={halving})"
+            starts += [(k, beta, h) for beta in SHRINK for h in halvings]
+        # the top-m principal directions, rotated: with halving scales each code dimension is
+        # a uniform 2^P-level quantizer whose SDC is exactly the reconstructions' inner product
+        if k != min(m, xs.shape[1]):
+            starts += [(min(m, xs.shape[1]), 0.0, h) for h in halvings]
+        for dims, beta, halving in starts:
+            cand = _subspace_init(sub, vec, dims, beta, planes, m, rng, params["mean"], halving)
+            sc = score(cand)
+            if sc > best_score:
+                params, best_score = cand, sc
+                info["init"] = f"subspace(dims={dims}, beta={beta}, halving={halving})"
     info["init_score"] = best_score
     best = {k: np.array(v) for k, v in params.items()}
     best_epoch = 0
