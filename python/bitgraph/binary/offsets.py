@@ -87,6 +87,8 @@ def fit_offsets(f: np.ndarray, params: dict[str, np.ndarray], normalize: bool,
 def compute_offsets(f: np.ndarray, mean: np.ndarray, unit: float, half: float) -> np.ndarray:
     """o(v) + half for (normalised) vectors f: (n,) uint32 in [0, 2 * half]."""
     mean = mean.astype(np.float32)
-    term = (f @ mean).astype(np.float64) - float(mean @ mean)     # <mu, f - mu>
+    # einsum, not a BLAS matrix-vector product: OpenBLAS threads keep spinning after a call
+    # and took a core from the search that follows (binary HNSW at 2 threads: 57k -> 31k QPS)
+    term = np.einsum("ij,j->i", f, mean).astype(np.float64) - float(mean @ mean)
     o = np.rint(half - term / unit)
     return np.clip(o, 0, 2 * half).astype(np.uint32)
