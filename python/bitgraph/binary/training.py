@@ -266,8 +266,7 @@ def _true_top10(pool: np.ndarray, val: np.ndarray) -> np.ndarray:
 
 def _weighted_codes(x, params, planes):
     bits, _ = reference.encode_bits(x, False, **params)
-    wts = reference.plane_weights(planes).astype(np.float32)
-    return np.einsum("npm,p->nm", bits.astype(np.float32) * 2 - 1, wts)
+    return offsets.weighted_signs(bits, "sdc")
 
 
 def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
