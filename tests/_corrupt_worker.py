@@ -1,9 +1,10 @@
 """Loads damaged index files in a separate process (run by test_persistence.py).
 
 A damaged file must never crash the process: loading either raises an IndexFileError (an
-OSError) or a ValueError, or it succeeds, and then searching must work. With ``verify=True``
+OSError and a BitgraphError), or it succeeds, and then searching must work. With ``verify=True``
 a file that loads must also give exactly the original results (the damage hit bytes that do
-not matter, such as padding between sections or the reserved header field).
+not matter, such as padding between sections or the reserved header field), and a crafted file
+(valid checksums, edited values) that loads must search with finite distances.
 
 Usage: python _corrupt_worker.py BACKEND WORKDIR N_RANDOM SEED OUT_JSON
 Writes a JSON summary: outcome counts and a list of failures (empty when all is well).
@@ -23,7 +24,7 @@ import numpy as np
 import bitgraph as bg
 from bitgraph import persistence
 
-OK_ERRORS = (bg.IndexFileError, ValueError)
+OK_ERRORS = (bg.IndexFileError,)
 
 
 def _data(n=400, dim=12, seed=0):
@@ -43,8 +44,20 @@ def make_files(backend, workdir):
                                            ef_construction=20, backend=backend),
         "flat_cos_f16": lambda: bg.FlatIndex(12, metric="cosine", storage="float16",
                                              backend=backend),
+        "binary_flat": lambda: bg.BinaryIndex(binz, graph="flat", rerank="memory",
+                                              backend=backend),
+        "binary_hnsw": lambda: bg.BinaryIndex(binz, graph="hnsw", M=6, ef_construction=30,
+                                              rerank="mmap", backend=backend),
     }
+    # 2 planes of 40 bits: padding bits in every plane, and code offsets
+    binz = bg.RecurrentBinarizer(12, loops=2, code_dim=40, learned=False).fit(x)
     files = {}
+    attr = bg.HNSWIndex(12, metric="l2", M=6, ef_construction=30, backend=backend)
+    attr.add(x, attributes={"price": np.linspace(0, 1, len(x)), "cat": np.arange(len(x)) % 7},
+             threads=1)
+    path = os.path.join(workdir, "hnsw_attr.bg")
+    attr.save(path)
+    files["hnsw_attr"] = (path, open(path, "rb").read(), attr.search(q, k=8, ef=40))
     for name, make in specs.items():
         index = make()
         index.add(x, ids=np.arange(len(x)) * 3 + 5, threads=1)
@@ -84,6 +97,9 @@ def try_load(path, q, ref, backend, *, verify, mmap, label, failures, outcomes):
         return "bad"
     if verify and ref is not None and not _same(res, ref):
         failures.append(f"{label}: loaded with verify=True but gives other results")
+        return "bad"
+    if verify and not np.isfinite(res.distances[res.ids >= 0]).all():
+        failures.append(f"{label}: loaded with verify=True but returns non-finite distances")
         return "bad"
     key = "loaded, not compared" if ref is None else "loaded, same results"
     outcomes[key] = outcomes.get(key, 0) + 1
@@ -173,7 +189,7 @@ def _set(d, key, value):
 
 def crafted_cases():
     """(name, file, edit_meta, edit_arrays, must_fail): valid checksums, invalid contents."""
-    h, f = "hnsw_l2_f32", "flat_cos_f16"
+    h, f, i8, bf, bh = "hnsw_l2_f32", "flat_cos_f16", "hnsw_ip_i8", "binary_flat", "binary_hnsw"
 
     def links(fn):
         return lambda a: fn(a["links0"])
@@ -224,8 +240,50 @@ def crafted_cases():
          lambda a: a.__setitem__("labels", a["labels"].astype(np.int32)), False),
         ("deleted as 2/0", f, None,
          lambda a: a.__setitem__("deleted", a["deleted"] * 2), False),
+        # values the format can hold but add never stores (checksums recomputed)
+        ("inf in a vector", h, None, lambda a: _f32_rows(a)[4].__setitem__(2, np.inf), True),
+        ("NaN in a vector", h, None, lambda a: _f32_rows(a)[0].__setitem__(0, np.nan), True),
+        ("l2 vector beyond the magnitude limit", h, None,
+         lambda a: _f32_rows(a)[7].__setitem__(1, 1e30), True),
+        ("inf in a float16 row", f, None,
+         lambda a: a["vectors"].view("<f2")[3].__setitem__(5, np.inf), True),
+        ("non-unit cosine row", f, None,
+         lambda a: a["vectors"].view("<f2").__setitem__(2, a["vectors"].view("<f2")[2] * 3),
+         True),
+        ("int8 scale 0xFF", i8, None, lambda a: a["vectors"][5].__setitem__(
+            slice(12, 16), 0xFF), True),
+        ("int8 scale negative", i8, None, lambda a: _int8_tail(a)[5].__setitem__(0, -1.0), True),
+        ("int8 scale huge", i8, None, lambda a: _int8_tail(a)[5].__setitem__(0, 1e30), True),
+        ("int8 norm wrong", i8, None, lambda a: _int8_tail(a)[6].__setitem__(1, 123.0), True),
+        ("int8 norm inf", i8, None, lambda a: _int8_tail(a)[6].__setitem__(1, np.inf), True),
+        ("negative id", f, None, lambda a: a["labels"].__setitem__(3, -7), True),
+        ("next_id below a stored id", h, lambda m: _set(m, "next_id", 3), None, True),
+        ("next_id beyond int64", h, lambda m: _set(m, "next_id", 2**64), None, True),
+        ("inf in re-rank vectors", bf, None,
+         lambda a: a["rerank_vectors"][2].__setitem__(0, np.inf), True),
+        ("inf in re-rank vectors (mmap store)", bh, None,
+         lambda a: a["rerank_vectors"][9].__setitem__(3, np.inf), True),
+        ("non-unit re-rank vector", bf, None,
+         lambda a: a["rerank_vectors"].__setitem__(4, a["rerank_vectors"][4] * 5), True),
+        ("code padding bits set", bf, None, lambda a: a["vectors"][1].__setitem__(7, 0xFF), True),
+        ("code offset too big", bh, None,
+         lambda a: a["vectors"][2, -4:].__setitem__(slice(None), 0xFF), True),
+        ("NaN in binarizer mean", bf, None, lambda a: a["binz.mean"].__setitem__(0, np.nan), True),
+        ("inf in binarizer projection", bh, None,
+         lambda a: a["binz.proj"].__setitem__((0, 0), np.inf), True),
+        ("float attribute inf", "hnsw_attr", None,
+         lambda a: a["attr.price.values"].__setitem__(0, np.inf), True),
     ]
     return cases
+
+
+def _f32_rows(a):
+    return a["vectors"].view("<f4")
+
+
+def _int8_tail(a):
+    """The (scale, sqnorm) float32 pairs after the 12 codes of every int8 row, as a view."""
+    return a["vectors"][:, 12:20].view("<f4")
 
 
 def _dup_label(a):

@@ -427,3 +427,65 @@ def test_wide_ranges_from_prefix_bitmaps(backend):
     for row, m in zip(res.ids, masks):
         assert np.array_equal(np.sort(row[row >= 0]), np.flatnonzero(m))
     assert idx._attributes.nbytes > price.nbytes + year.nbytes  # prefix bitmaps counted
+
+
+# --- bounds at and beyond the int64 limits, NaN ------------------------------------------------
+
+def _int_index(backend, n=200):
+    rng = np.random.default_rng(5)
+    index = bg.FlatIndex(4, backend=backend)
+    cat = rng.integers(-5, 5, n)
+    cat[:3] = [2**63 - 1, -2**63 + 1, 0]  # the extremes an int field can hold
+    index.add(rng.normal(size=(n, 4)), attributes={"cat": cat, "price": rng.random(n)})
+    index.add(rng.normal(size=(7, 4)))  # items without any field
+    return index, cat
+
+
+@pytest.mark.parametrize("low, high", [
+    (None, 2**63 - 1), (-2**63, None), (-2**63, 2**63 - 1), (-2**70, 2**70), (None, 2**64),
+    (-2**63 + 1, None), (2**63 - 1, None), (None, -2**63 + 1), (2**63 - 1, 2**63 - 1),
+    (2**63, None), (None, -2**63), (-2.0**63, 2.0**63), (0.5, 4.5), (-4.5, -0.5),
+    (float("-inf"), float("inf")), (3, 2),
+])
+def test_int_range_bounds_are_exact(backend, low, high):
+    index, cat = _int_index(backend)
+    lo = -np.inf if low is None else low
+    hi = np.inf if high is None else high
+    expect = sum(1 for c in cat.tolist() if lo <= c <= hi)  # Python ints: exact
+    assert index.count(bg.Filter.range("cat", low, high)) == expect
+    res = index.search(np.ones((1, 4)), k=300, filter=bg.Filter.range("cat", low, high))
+    assert res.counts[0] == expect
+
+
+def test_float_field_bounds_and_values_are_exact(backend):
+    index = bg.FlatIndex(2, backend=backend)
+    price = np.array([2.0**53, 2.0**53 + 2, 1.5, -0.0])
+    index.add(np.eye(2)[[0, 1, 0, 1]], attributes={"price": price})
+    assert index.count(bg.Filter.range("price", 2**53 + 1, None)) == 1  # int bound, inexact
+    assert index.count(bg.Filter.range("price", None, 2**53 + 1)) == 3
+    assert index.count(bg.Filter.eq("price", 2**53 + 1)) == 0  # no float equals it
+    assert index.count(bg.Filter.eq("price", 2**53)) == 1
+    assert index.count(bg.Filter.isin("price", [2**53, 2**53 + 1])) == 1
+    assert index.count(bg.Filter.eq("price", 0)) == 1
+    assert index.count(bg.Filter.range("price", None, 2**2000)) == 4
+
+
+def test_nan_and_out_of_range_filter_values_are_refused():
+    with pytest.raises(bg.BitgraphValueError, match="NaN"):
+        bg.Filter.eq("price", float("nan"))
+    with pytest.raises(bg.BitgraphValueError, match="NaN"):
+        bg.Filter.range("price", float("nan"), 1)
+    with pytest.raises(bg.BitgraphValueError, match="beyond int64"):
+        bg.Filter.eq("cat", 2**64 - 1)
+    with pytest.raises(bg.BitgraphError):
+        bg.Filter.isin("cat", [2**64 - 1])
+    with pytest.raises(bg.BitgraphError):
+        bg.Filter.has_any("tags", [2**70])
+
+
+def test_eq_on_the_extreme_int_values(backend):
+    index, cat = _int_index(backend)
+    assert index.count(bg.Filter.eq("cat", 2**63 - 1)) == 1
+    assert index.count(bg.Filter.eq("cat", -2**63 + 1)) == 1
+    assert index.count(bg.Filter.eq("cat", -2**63)) == 0  # the missing marker matches nothing
+    assert index.count(~bg.Filter.range("cat")) == 7  # the items without the field

@@ -398,3 +398,92 @@ def test_crafted_inconsistent_files_are_refused(damage_report):
     assert not [name for name, outcome in crafted.items() if outcome == "FAILED"]
     assert crafted["link out of range mmap=False"] == "raised"
     assert crafted["duplicate live label (flat) mmap=True"] == "raised"
+
+
+# --- arguments, temporaries, permissions -------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [None, 3, 2.5, ["a.bg"], b""])
+def test_load_rejects_what_is_not_a_path(bad, tmp_path):
+    r, w = os.pipe()  # bg.load(3) once took 3 as a file descriptor and closed it
+    try:
+        with pytest.raises(bg.BitgraphTypeError, match="path"):
+            bg.load(bad if bad != 3 else r)
+        os.fstat(r)  # still open
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize("bad, match", [(None, "NoneType"), ("text", "bitgraph.load"),
+                                        (3, "int"), (np.zeros(3), "ndarray")])
+def test_loads_rejects_what_is_not_bytes(bad, match):
+    with pytest.raises(bg.BitgraphTypeError, match=match):
+        bg.loads(bad)
+
+
+def test_save_removes_temporaries_of_dead_writers(tmp_path, backend):
+    index = bg.FlatIndex(4, backend=backend)
+    index.add(np.eye(4))
+    target = tmp_path / "x.bg"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".x.bg.{dead}.0123abcd.tmp"  # a writer killed mid-save
+    mine = tmp_path / f".x.bg.{os.getpid()}.0123abcd.tmp"  # this process: maybe still saving
+    legacy = tmp_path / ".x.bg.k2j4h5g6.tmp"  # an older version's, an hour old
+    other = tmp_path / f".y.bg.{dead}.0123abcd.tmp"  # another target's
+    for p in (stale, mine, legacy, other):
+        p.write_bytes(b"partial")
+    os.utime(legacy, (0, 0))
+    index.save(target)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([target.name, mine.name, other.name])
+    assert len(bg.load(target, backend=backend)) == 4
+
+
+def test_save_killed_mid_write_leaves_nothing_behind_after_the_next_save(tmp_path):
+    """kill -9 during a save: the old file stays whole, and the next save cleans up."""
+    target = tmp_path / "big.bg"
+    script = f"""
+import numpy as np, bitgraph as bg, sys
+index = bg.FlatIndex(64)
+index.add(np.random.default_rng(0).normal(size=(20000, 64)))
+index.save({str(target)!r})
+print("saved", flush=True)
+while True:
+    index.save({str(target)!r})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "saved"
+        import time
+        time.sleep(0.3)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(bg.load(target)) == 20000
+    bg.load(target).save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bg"]
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    index = bg.FlatIndex(4)
+    index.add(np.eye(4))
+    old = os.umask(0o022)
+    try:
+        index.save(tmp_path / "a.bg")
+        os.umask(0o077)
+        index.save(tmp_path / "b.bg")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.bg").stat().st_mode & 0o777 == 0o644  # others may read it
+    assert (tmp_path / "b.bg").stat().st_mode & 0o777 == 0o600
+
+
+def test_file_errors_are_bitgraph_errors_of_the_builtin_kind(tmp_path):
+    index = bg.FlatIndex(4)
+    with pytest.raises(bg.IndexFileNotFoundError) as err:
+        index.save(tmp_path / "missing" / "x.bg")
+    assert isinstance(err.value, FileNotFoundError) and err.value.errno == 2
+    with pytest.raises(bg.IndexFileError) as err:
+        bg.load(tmp_path)
+    assert isinstance(err.value, IsADirectoryError)

@@ -124,11 +124,12 @@ def test_nan_and_inf_rejected(make_index, bad):
         index.search(x, k=1)
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_float64_overflowing_float32_rejected(make_index):
     index = make_index(metric="l2")
-    with pytest.raises(bg.BitgraphValueError, match="NaN or infinity"):
+    with pytest.raises(bg.BitgraphValueError, match="beyond the float32 range"):
         index.add(np.full((2, DIM), 1e300))
+    with pytest.raises(bg.BitgraphValueError, match="NaN or infinity"):
+        index.add(np.full((2, DIM), np.inf))
     assert len(index) == 0
 
 
@@ -396,3 +397,115 @@ def test_unknown_backend_name():
         bg.HNSWIndex(DIM, backend="gpu")
     with pytest.raises(bg.BackendUnavailableError, match="cuda"):
         bg.FlatIndex(DIM, backend="cuda")
+
+
+# --- numbers out of range: a typed error, or clamped to their natural bound ---------------------
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"dim": 2**40}, bg.BitgraphValueError, "dim must be <= 1048576"),
+    ({"seed": 2**64}, bg.BitgraphValueError, "seed must be <= 18446744073709551615"),
+    ({"ef_construction": 2**31}, bg.BitgraphValueError, "ef_construction must be <= 2147483647"),
+    ({"M": 2**70}, bg.BitgraphValueError, "M must be <= 512"),
+    ({"M": True}, bg.BitgraphTypeError, "M must be an int"),
+])
+def test_huge_constructor_numbers_are_typed_errors(backend, kwargs, exc, match):
+    args = {"dim": DIM, **kwargs}
+    with pytest.raises(exc, match=match):
+        bg.HNSWIndex(args.pop("dim"), backend=backend, **args)
+
+
+def test_largest_seed_is_accepted(backend):
+    index = bg.HNSWIndex(DIM, seed=2**64 - 1, backend=backend)
+    index.add(np.eye(DIM))
+    assert len(index) == DIM
+
+
+@pytest.mark.parametrize("k", [2**31, 2**63, 10**30])
+def test_k_beyond_the_index_is_padded_without_allocating(filled, k):
+    index, x = filled
+    if k * 2 > 2**28:  # two queries' results would pass the per-call limit
+        with pytest.raises(bg.BitgraphValueError, match="smaller k or split the batch"):
+            index.search(x[:2], k=k)
+    res = index.search(x[:1], k=1000)  # 10x the index: padded, every item once
+    assert res.ids.shape == (1, 1000) and res.counts[0] == len(index)
+    assert sorted(res.ids[0, :100].tolist()) == list(range(100))
+    assert (res.ids[0, 100:] == -1).all() and np.isinf(res.distances[0, 100:]).all()
+
+
+def test_huge_ef_and_threads_are_clamped(filled):
+    index, x = filled
+    ref = index.search(x[:5], k=3, ef=100)
+    for kwargs in ({"ef": 2**62}, {"threads": 2**31}, {"threads": 10**30}):
+        assert _same(index.search(x[:5], k=3, ef=kwargs.get("ef", 100),
+                                  threads=kwargs.get("threads")), ref), kwargs
+    index.add(x[:3] + 1, threads=2**40)  # an add too
+    with pytest.raises(bg.BitgraphValueError, match="threads must be >= 1"):
+        index.search(x[:1], threads=0)
+    with pytest.raises(bg.BitgraphTypeError, match="threads"):
+        index.search(x[:1], threads=2.0)
+
+
+_LIMITED = """
+import resource, sys
+import numpy as np
+import bitgraph as bg
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+x = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+index = bg.HNSWIndex(8, metric="l2", ef_construction=2**31 - 1, backend=sys.argv[1])
+index.add(x)
+assert (index.search(x, k=1).ids[:, 0] == np.arange(20)).all()
+res = index.search(x[:1], k=2**25, ef=2**40, threads=2**20)
+assert res.ids.shape == (1, 2**25) and res.counts[0] == 20
+print("ok")
+"""
+
+
+def test_huge_numbers_do_not_allocate(backend):
+    """Under a 3 GiB address-space limit: ef_construction = 2^31 - 1 used to size a pool of
+    16 GiB per thread, k, ef and threads must likewise stay bounded by the index."""
+    import subprocess
+    import sys
+
+    limit = 3 << 30 if backend == "native" else 6 << 30  # numba's JIT maps more
+    out = subprocess.run([sys.executable, "-c", _LIMITED, backend, str(limit)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_automatic_ids_stop_at_the_int64_limit(make_index):
+    index = make_index()
+    x = np.random.default_rng(0).normal(size=(3, DIM)).astype(np.float32)
+    index.add(x[:1], ids=[2**63 - 1])
+    with pytest.raises(bg.BitgraphValueError, match="no automatic ids left"):
+        index.add(x[1:])
+    assert len(index) == 1
+    index.add(x[1:], ids=[0, 1])  # explicit ids still work
+    assert len(index) == 3
+
+
+@pytest.mark.parametrize("bad", [2**63, 2**64 - 1, 2**70, -1])
+def test_ids_beyond_int64_are_typed_errors(make_index, bad):
+    index = make_index()
+    with pytest.raises(bg.BitgraphError):
+        index.add(np.ones((1, DIM)), ids=[bad])
+    with pytest.raises(bg.BitgraphError):
+        index.remove([bad])
+    assert bad not in index and len(index) == 0
+
+
+@pytest.mark.parametrize("value", [3, None, "abc", {"a": 1}, 2.5])
+def test_attribute_values_that_are_not_sequences(make_index, value):
+    index = make_index()
+    with pytest.raises(bg.BitgraphTypeError, match="attribute 'cat'"):
+        index.add(np.ones((2, DIM)), attributes={"cat": value})
+    assert len(index) == 0
+
+
+def test_tag_labels_beyond_int64_are_refused(make_index):
+    index = make_index()
+    with pytest.raises(bg.BitgraphValueError, match="beyond int64"):
+        index.add(np.ones((1, DIM)), attributes={"tags": [[2**64 - 1]]})
+    with pytest.raises(bg.BitgraphError):
+        index.add(np.ones((1, DIM)), attributes={"tags": [[2**70]]})
+    assert len(index) == 0

@@ -20,6 +20,8 @@ from .errors import (
     BitgraphValueError,
     Cancelled,
     IndexFileError,
+    IndexFileNotFoundError,
+    IndexFilePermissionError,
     UnknownIdError,
 )
 from .filters import Filter
@@ -65,6 +67,8 @@ __all__ = [
     "BitgraphTypeError",
     "UnknownIdError",
     "IndexFileError",
+    "IndexFileNotFoundError",
+    "IndexFilePermissionError",
     "BackendUnavailableError",
     "Cancelled",
     "__version__",

@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _backend, persistence
+from . import _backend, persistence, state_checks
 from .attributes import AttributeStore
-from .filters import Filter
+from .filters import OP_NOT, OP_SCATTER, Filter
 from .planner import PlannerConfig, plan_names
 from ._validation import (
     METRICS,
@@ -24,10 +24,13 @@ from ._validation import (
     as_ids,
     as_matrix,
     check_choice,
+    check_dim,
     check_float16_range,
     check_int,
     check_magnitude,
+    check_result_size,
     default_threads,
+    next_ids,
     normalized,
 )
 from .errors import BitgraphTypeError, BitgraphValueError, IndexFileError, UnknownIdError
@@ -42,7 +45,7 @@ class _VectorIndex(ABC):
     _kind = ""
 
     def __init__(self, dim: int, *, metric: str, storage: str, backend: str | None) -> None:
-        self._dim = int(check_int("dim", dim, 1))  # type: ignore[arg-type]
+        self._dim = check_dim(dim)
         self._metric = check_choice("metric", metric, METRICS)
         self._storage = check_choice("storage", storage, STORAGES)
         self._backend: ModuleType = _backend.get_backend(backend)
@@ -158,7 +161,7 @@ class _VectorIndex(ABC):
         threads = default_threads(threads)
         with self._write_lock:
             if ids is None:
-                ids_arr = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+                ids_arr = next_ids(self._next_id, n)
             else:
                 ids_arr = as_ids(ids, n)
             parsed = self._attributes.parse(attributes, n)
@@ -227,18 +230,23 @@ class _VectorIndex(ABC):
         candidates per query for ``_core_queries(q)``, and ``_finish`` makes the final k."""
         q = self._prepare(queries, "queries")
         k = int(check_int("k", k, 1))  # type: ignore[arg-type]
-        kk = self._candidates(k, oversample)
+        nq = q.shape[0]
+        check_result_size(nq, k)
+        # Natural bounds: no query has more results or candidates than the index has slots,
+        # so the cores work with at most that many and the rows are padded to k at the end
+        # (k=2**31 must not allocate gigabytes); the pool never needs more than every slot.
+        n_slots = int(self._core.n_slots)
+        k_eff = min(k, max(1, n_slots))
+        kk = min(self._candidates(k_eff, oversample), max(1, n_slots))
         ef_val = check_int("ef", ef, 1, allow_none=True)
         ef_val = max(self._default_ef(kk) if ef_val is None else ef_val, kk)
-        # The candidate pool never holds more than every slot: a larger ef only allocates
-        # (the native pool is sized by ef, so ef=10**9 would ask for gigabytes).
-        ef_val = min(ef_val, max(kk, int(self._core.n_slots)))
+        ef_val = min(ef_val, max(kk, n_slots))
         threads = default_threads(threads)
         qc = (core_queries or self._core_queries)(q, threads)
         if filter is None:
             ids, dists = self._core.search(qc, kk, ef_val, threads, None)
-            return SearchResult(*self._finish(q, ids, dists, k, threads))
-        nq = q.shape[0]
+            self._complete_short(qc, ids, dists, None, ef_val, threads)
+            return SearchResult(*_padded(*self._finish(q, ids, dists, k_eff, threads), k))
         ids = np.full((nq, kk), -1, dtype=np.int64)
         dists = np.full((nq, kk), np.inf, dtype=np.float32)
         codes = np.zeros(nq, dtype=np.int8)
@@ -248,6 +256,7 @@ class _VectorIndex(ABC):
             if filt is None:  # queries of a per-query list without a filter
                 where = slice(None) if rows is None else rows
                 ids[where], dists[where] = self._core.search(qc[where], kk, ef_val, threads, None)
+        unfiltered = codes == 0  # every row still, filtered rows are cleared below
         filtered = [(f, rows) for f, rows in groups if f is not None]
         for chunk in _chunks(filtered, self._filters_per_call()):
             # One core call per chunk of distinct filters: its queries, grouped by filter.
@@ -269,9 +278,39 @@ class _VectorIndex(ABC):
             i, d, c, v = self._core.search_filtered(sub, kk, ef_val, threads, bits, counts,
                                                     offsets, *self.planner.args())
             ids[order], dists[order], codes[order], visited[order] = i, d, c, v
+            unfiltered[order] = False
+        self._complete_short(qc, ids, dists, unfiltered, ef_val, threads)
         names = plan_names(codes)
         names[codes == 0] = "unfiltered"
-        return SearchResult(*self._finish(q, ids, dists, k, threads), names, visited)
+        return SearchResult(*_padded(*self._finish(q, ids, dists, k_eff, threads), k), names,
+                            visited)
+
+    def _complete_short(self, qc: np.ndarray, ids: np.ndarray, dists: np.ndarray,
+                        rows: np.ndarray | None, ef: int, threads: int) -> None:
+        """Finishes exactly, in place, the unfiltered queries whose walk found fewer than
+        min(candidates, live items) results: items the graph does not reach (or a walk lost
+        among tombstones) must not silently go missing, e.g. when k >= len(index). A walk
+        returns sorted rows padded at the end, so a short row has -1 where the last wanted
+        result should be. (Filtered queries have the planner's own guarantee.)"""
+        want = min(ids.shape[1], len(self))
+        if want == 0:
+            return
+        short = ids[:, want - 1] < 0
+        if rows is not None:
+            short &= rows
+        if not short.any():
+            return
+        where = np.flatnonzero(short)
+        # Every live slot as a filter program (NOT of the empty set), scanned exactly.
+        ops = np.array([[OP_SCATTER, 0, 0], [OP_NOT, 0, 0]], dtype=np.int64)
+        n_slots = int(self._core.n_slots)
+        bits, count = self._core.evaluate_filter(ops, np.zeros(0, np.int32), n_slots, None,
+                                                 np.zeros((0, (n_slots + 63) // 64), np.uint64))
+        found = self._core.search_filtered(
+            qc[where], ids.shape[1], ef, threads, np.asarray(bits)[None, :],
+            np.array([int(count)], dtype=np.int64), np.array([0, where.size], dtype=np.int64),
+            *_EXACT_PLAN)
+        ids[where], dists[where] = found[0], found[1]
 
     # --- search hooks (identity for float indexes) ----------------------------------------------
     def _candidates(self, k: int, oversample: float | None) -> int:
@@ -365,18 +404,18 @@ class _VectorIndex(ABC):
 
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray],
-                    backend: str | None = None) -> "_VectorIndex":
+                    backend: str | None = None, verify: bool = True) -> "_VectorIndex":
         obj = cls.__new__(cls)
-        obj._restore(meta, arrays, backend)
+        obj._restore(meta, arrays, backend, verify)
         return obj
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
-                 backend: str | None) -> None:
+                 backend: str | None, verify: bool = True) -> None:
         try:
-            self._dim = int(meta["dim"])
+            self._dim = check_dim(meta["dim"])
             self._metric = check_choice("metric", meta["metric"], METRICS)
             self._storage = check_choice("storage", meta["storage"], STORAGES)
-            self._next_id = int(meta["next_id"])
+            self._next_id = int(check_int("next_id", meta["next_id"], 0))  # type: ignore[arg-type]
             self._restore_params(dict(meta["params"]))
             state: dict[str, Any] = {k: v for k, v in arrays.items() if not k.startswith("attr.")}
             state.update({k: int(v) for k, v in dict(meta.get("scalars", {})).items()})
@@ -389,11 +428,28 @@ class _VectorIndex(ABC):
         self._core_metric = "l2" if self._metric == "l2" else "ip"
         self._write_lock = threading.RLock()
         try:
+            check_state_arrays(state, self._state_dtypes())
+            if verify:
+                self._check_values(state)
             self._core = self._core_from_state(state)
             attributes = AttributeStore.from_state(fields, arrays, int(self._core.n_slots))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file is inconsistent: {exc}") from exc
         self._init_attributes(attributes)
+
+    def _state_dtypes(self) -> dict[str, Any]:
+        """The arrays a saved core must have, with their dtypes."""
+        return {"vectors": np.uint8, "labels": np.int64, "deleted": np.uint8}
+
+    def _check_values(self, state: dict[str, Any]) -> None:
+        """Values a file can hold but ``add`` never stores (see :mod:`bitgraph.state_checks`)."""
+        rows = state["vectors"]
+        width = {"float32": 4 * self._dim, "float16": 2 * self._dim,
+                 "int8": self._dim + 8}[self._storage]
+        if rows.ndim != 2 or rows.shape[1] != width:
+            raise ValueError(f"stored rows have shape {rows.shape}, expected (n, {width})")
+        state_checks.check_storage_rows(rows, self._storage, self._dim, self._metric)
+        state_checks.check_ids(state["labels"], state["deleted"], self._next_id)
 
     def _restore_params(self, params: dict[str, Any]) -> None:
         pass
@@ -414,6 +470,21 @@ class _VectorIndex(ABC):
         return (f"{type(self).__name__}(dim={self._dim}, metric={self._metric!r}, "
                 f"storage={self._storage!r}{extra}, size={len(self)}, "
                 f"nbytes={_human_bytes(self.nbytes)}, backend={self._backend_name!r})")
+
+
+# Planner settings that answer every query with the exact scan of its matches.
+_EXACT_PLAN = (1e300, 1e300, 0.0, 0)
+
+
+def _padded(ids: np.ndarray, dists: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows widened to k columns with -1 / +inf (searches work with at most n_slots)."""
+    if ids.shape[1] >= k:
+        return ids, dists
+    out_ids = np.full((ids.shape[0], k), -1, dtype=np.int64)
+    out_d = np.full((ids.shape[0], k), np.inf, dtype=np.float32)
+    out_ids[:, : ids.shape[1]] = ids
+    out_d[:, : ids.shape[1]] = dists
+    return out_ids, out_d
 
 
 def _checked_filter(f: Any) -> Filter:
@@ -461,3 +532,14 @@ def check_state_consistent(state: dict[str, Any], required: tuple[str, ...]) -> 
     missing = [name for name in required if name not in state]
     if missing:
         raise BitgraphValueError(f"missing sections: {', '.join(missing)}")
+
+
+def check_state_arrays(state: dict[str, Any], dtypes: dict[str, Any]) -> None:
+    """Every named section is present with its dtype (the cores would cast silently)."""
+    check_state_consistent(state, tuple(dtypes))
+    for name, dtype in dtypes.items():
+        arr = state[name]
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype):
+            got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise BitgraphValueError(f"section {name!r} has dtype {got}, expected "
+                                     f"{np.dtype(dtype)}")

@@ -20,24 +20,91 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> int | None:
+# Bounds of numbers that reach the cores. A value with a natural bound is clamped to it where it
+# is used (ef, ef_construction and oversampled candidates to the index size, threads to the
+# cores); a value without one gets a typed error here instead of reaching pybind11 or numpy.
+INT64_MAX = (1 << 63) - 1
+UINT64_MAX = (1 << 64) - 1
+INT32_MAX = (1 << 31) - 1
+MAX_DIM = 1 << 20  # values per vector: a 4 MiB float32 row
+# Result cells (queries x k) one search may return: 2^28 cells are 3 GiB of ids and distances.
+MAX_RESULT_CELLS = 1 << 28
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None, *,
+              allow_none: bool = False) -> int | None:
+    """``value`` as a Python int in ``[minimum, maximum]`` (BitgraphTypeError for non-ints,
+    bools included; BitgraphValueError outside the range)."""
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise BitgraphTypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+        bound = f"an int >= {minimum}" if maximum is None else f"an int in [{minimum}, {maximum}]"
+        raise BitgraphTypeError(f"{name} must be {bound}, got {type(value).__name__} {value!r}")
+    value = int(value)
     if value < minimum:
         raise BitgraphValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    if maximum is not None and value > maximum:
+        raise BitgraphValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
 
 
-def default_threads(threads: int | None) -> int:
-    """threads=None means every core the process may use."""
+def check_dim(value: Any) -> int:
+    """A vector dimension: 1 .. MAX_DIM."""
+    return int(check_int("dim", value, 1, MAX_DIM))  # type: ignore[arg-type]
+
+
+def check_seed(value: Any) -> int:
+    """A generator seed: 0 .. 2^64 - 1."""
+    return int(check_int("seed", value, 0, UINT64_MAX))  # type: ignore[arg-type]
+
+
+def check_number(name: str, value: Any, minimum: float) -> float:
+    """A finite real number >= ``minimum`` (bools are not numbers here)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise BitgraphTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        out = float(value)
+    except OverflowError:  # an int beyond float range
+        raise BitgraphValueError(f"{name} must be a finite number, got {value}") from None
+    if not np.isfinite(out) or out < minimum:
+        raise BitgraphValueError(f"{name} must be a finite number >= {minimum:g}, got {value}")
+    return out
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads(threads: Any) -> int:
+    """Worker threads for a call: None means every core the process may use; larger requests
+    are clamped to those cores (more threads than cores only add contention, and each holds
+    search scratch sized by the index)."""
+    cores = usable_cores()
     if threads is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return max(1, os.cpu_count() or 1)
-    return int(check_int("threads", threads, 1))  # type: ignore[arg-type]
+        return cores
+    return min(int(check_int("threads", threads, 1)), cores)  # type: ignore[arg-type]
+
+
+def check_result_size(nq: int, k: int) -> None:
+    """Refuses a search whose (nq, k) result arrays alone would take gigabytes."""
+    if nq * k > MAX_RESULT_CELLS:
+        raise BitgraphValueError(
+            f"k={k} for {nq} queries asks for {nq * k:,} results ({nq * k * 12 / 2**30:.1f} GiB "
+            f"of ids and distances; at most {MAX_RESULT_CELLS:,} per call): use a smaller k or "
+            "split the batch")
+
+
+def next_ids(first: int, n: int) -> np.ndarray:
+    """Automatic ids ``first .. first + n - 1`` (BitgraphValueError past int64)."""
+    if first + n - 1 > INT64_MAX:
+        raise BitgraphValueError(
+            f"no automatic ids left: {n} ids after {first - 1} would pass the int64 limit "
+            f"{INT64_MAX}; pass ids explicitly")
+    return np.arange(first, first + n, dtype=np.int64)
 
 
 def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
@@ -65,11 +132,20 @@ def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
         raise BitgraphValueError(
             f"{what} has dimension {arr.shape[1]}, expected {dim} (shape {arr.shape})"
         )
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    wide = arr.dtype.kind == "f" and arr.dtype.itemsize > 4
+    if wide:
+        _check_finite(arr, what, "contains NaN or infinity")
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_finite(arr, what, "holds values beyond the float32 range (+-3.4e38)" if wide
+                  else "contains NaN or infinity")
+    return arr
+
+
+def _check_finite(arr: np.ndarray, what: str, why: str) -> None:
     if not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise BitgraphValueError(f"{what} contains NaN or infinity (first in row {bad})")
-    return arr
+        raise BitgraphValueError(f"{what} {why} (first in row {bad})")
 
 
 def normalized(arr: np.ndarray, what: str) -> np.ndarray:

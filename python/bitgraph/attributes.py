@@ -14,6 +14,7 @@ value (an item added before the field existed, or without it) never matches a le
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -180,6 +181,10 @@ def _parse_values(name: str, raw: Any, n: int) -> tuple[str, Any]:
     if isinstance(raw, np.ndarray) and raw.dtype != object:
         arr = raw
     else:
+        if raw is None or isinstance(raw, (str, bytes, dict)) or not hasattr(raw, "__iter__"):
+            raise BitgraphTypeError(
+                f"attribute {name!r} must be a sequence of {n} values (an int or float array, "
+                f"or a list of int lists), got {type(raw).__name__} {raw!r:.60}")
         seq = list(raw)
         if len(seq) != n:
             raise BitgraphValueError(f"attribute {name!r} has {len(seq)} values for {n} vectors")
@@ -213,6 +218,9 @@ def _parse_tags(name: str, seq: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
             raise BitgraphTypeError(
                 f"attribute {name!r} item {i} must be a list of ints, got {v!r}")
+        if a.dtype.kind == "u" and a.size and int(a.max()) > np.iinfo(np.int64).max:
+            raise BitgraphValueError(
+                f"attribute {name!r} item {i} has labels beyond int64: {v!r}")
         a = np.unique(a.astype(np.int64))
         counts[i] = a.size
         parts.append(a)
@@ -402,11 +410,13 @@ class AttributeStore:
             for j, i in enumerate(members):
                 f = filters[i]
                 if f._op == "isin":
-                    v = f._args[0][0]
-                    if col.kind == "int" and v == INT_MISSING:  # the missing marker: no match
-                        lo[j], hi[j] = np.iinfo(np.int64).max, INT_MISSING + 1
+                    v = f._args[0][:1]
+                    if col.kind == "float" and v.dtype.kind in "iu":
+                        v = _exact_floats(v.astype(np.int64))
+                    if v.size == 0 or (col.kind == "int" and v[0] == INT_MISSING):
+                        lo[j], hi[j] = _range_bounds(col.kind, np.inf, -np.inf)  # no match
                     else:
-                        lo[j] = hi[j] = v
+                        lo[j] = hi[j] = v[0]
                 else:
                     lo[j], hi[j] = _range_bounds(col.kind, *f._args)
             a = vals.searchsorted(lo, "left")
@@ -460,6 +470,8 @@ class AttributeStore:
                     f"{f!r}: field {f._field!r} holds ints, got {values.dtype} value(s)")
             values = values.astype(np.int64)
             values = values[values != INT_MISSING]  # the missing marker matches nothing
+        elif values.dtype.kind in "iu":
+            values = _exact_floats(values.astype(np.int64))
         else:
             values = values.astype(np.float64)
         vals, perm = col.sorted_index()
@@ -494,6 +506,8 @@ class AttributeStore:
                 want = np.int64 if kind == "int" else np.float64
                 if vals.dtype != want or vals.shape != (n_slots,):
                     raise ValueError(f"attribute {name!r} has the wrong dtype or length")
+                if kind == "float" and np.isinf(vals).any():  # NaN marks a missing value
+                    raise ValueError(f"attribute {name!r} holds infinite values")
                 store._cols[name] = _ScalarColumn(kind, vals)
         return store
 
@@ -543,17 +557,47 @@ def _owned_nbytes(a: np.ndarray) -> int:
     return int(a.nbytes)
 
 
-def _range_bounds(kind: str, lo: float, hi: float) -> tuple[Any, Any]:
-    """The closed range's bounds in the column's own type (int64 for int fields: float64 would
-    round large values), missing values excluded."""
+def _range_bounds(kind: str, lo: int | float, hi: int | float) -> tuple[Any, Any]:
+    """The closed range's bounds in the column's own type, computed exactly (a bound is an
+    exact Python int or a float; -inf / inf for an open side), missing values excluded.
+
+    int fields: ceil(lo) .. floor(hi) clamped to int64 (a bound at or beyond the int64 limits
+    includes everything on its side, never the missing marker). float fields: the nearest
+    float64 values inside the range (an int bound that float64 cannot hold is moved inward).
+    An empty range comes back as lo > hi."""
     if kind != "int":
-        return lo, hi
-    top = np.iinfo(np.int64).max
-    if lo > top or hi < INT_MISSING + 1:  # outside every int64 value: an empty range
-        return np.int64(top), np.int64(INT_MISSING + 1)
-    lo_i = np.int64(max(np.ceil(lo), INT_MISSING + 1)) if lo > -np.inf else np.int64(INT_MISSING + 1)
-    hi_i = np.int64(min(np.floor(hi), top)) if hi < np.inf else np.int64(top)
-    return lo_i, hi_i
+        return _float_bound(lo, up=True), _float_bound(hi, up=False)
+    top, bottom = int(np.iinfo(np.int64).max), INT_MISSING + 1
+    lo_i = bottom if lo == -np.inf else max(math.ceil(lo), bottom) if lo != np.inf else top + 1
+    hi_i = top if hi == np.inf else min(math.floor(hi), top) if hi != -np.inf else bottom - 1
+    if lo_i > hi_i or lo_i > top or hi_i < bottom:
+        return np.int64(top), np.int64(bottom)  # empty
+    return np.int64(lo_i), np.int64(hi_i)
+
+
+def _float_bound(b: int | float, up: bool) -> float:
+    """float64 bound equivalent to the exact bound ``b`` (rounded inward when inexact)."""
+    if isinstance(b, float):
+        return b
+    try:
+        f = float(b)
+    except OverflowError:  # an int beyond every float
+        return np.inf if b > 0 else -np.inf
+    if up and f < b:
+        return float(np.nextafter(f, np.inf))
+    if not up and f > b:
+        return float(np.nextafter(f, -np.inf))
+    return f
+
+
+def _exact_floats(values: np.ndarray) -> np.ndarray:
+    """Int64 ``values`` as float64, dropping those no float64 equals exactly (they can never
+    equal a float field's value)."""
+    f = values.astype(np.float64)
+    inside = np.abs(f) < 2.0 ** 63
+    exact = np.zeros(values.shape, dtype=bool)
+    exact[inside] = f[inside].astype(np.int64) == values[inside]
+    return f[exact]
 
 
 def _empty_column(kind: str, n: int) -> _Column:

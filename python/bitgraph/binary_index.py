@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from ._index_base import _VectorIndex, check_state_consistent
-from ._validation import check_choice, check_int
+from ._validation import check_choice, check_number
+from .hnsw import check_graph_params, graph_state_dtypes
+from . import state_checks
 from .binary import RecurrentBinarizer
 from .binary.rerank_store import make_store
 from .errors import BitgraphTypeError, BitgraphValueError
@@ -91,11 +93,7 @@ class BinaryIndex(_VectorIndex):
             raise BitgraphValueError(f"rerank must be 'memory', 'mmap' or None, got {rerank!r}")
         self._rerank_kind = rerank
         self._rerank_dir = rerank_dir
-        self._M = int(check_int("M", M, 2))  # type: ignore[arg-type]
-        if self._M > 512:
-            raise BitgraphValueError(f"M must be <= 512, got {M}")
-        self._ef_construction = int(check_int("ef_construction", ef_construction, 1))  # type: ignore[arg-type]
-        self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
+        self._M, self._ef_construction, self._seed = check_graph_params(M, ef_construction, seed)
         self._offsets = _use_offsets(binarizer, offsets)
         self._rerank = (None if rerank is None
                         else make_store(rerank, binarizer.dim, None, rerank_dir))
@@ -135,9 +133,10 @@ class BinaryIndex(_VectorIndex):
 
     @property
     def codes(self) -> np.ndarray:
-        """Stored codes, one row per slot ((n_slots, code_bytes) uint8, read-only view;
-        removed items keep their row)."""
-        return self._core.get_state()["vectors"][:, : self.code_bytes]
+        """A copy of the stored codes, one row per slot ((n_slots, code_bytes) uint8; removed
+        items keep their row). A copy: a view would dangle once an add moves the rows."""
+        with self._write_lock:
+            return np.array(self._core.get_state()["vectors"][:, : self.code_bytes])
 
     @property
     def nbytes(self) -> int:
@@ -253,15 +252,13 @@ class BinaryIndex(_VectorIndex):
                             lambda q, t: self._encode(q, t, encoder))
 
     def _candidates(self, k: int, oversample: float | None) -> int:
+        # Checked even without re-rank: a wrong argument is wrong whatever the index.
+        factor = check_number("oversample", 4.0 if oversample is None else oversample, 1.0)
         if self._rerank is None:
             return k
-        try:
-            factor = float(4.0 if oversample is None else oversample)
-        except (TypeError, ValueError):
-            raise BitgraphTypeError(f"oversample must be a number, got {oversample!r}") from None
-        if not math.isfinite(factor) or factor < 1.0:
-            raise BitgraphValueError(f"oversample must be a finite number >= 1, got {oversample}")
-        return max(k, int(math.ceil(factor * k)))
+        # At most one candidate per slot: the caller clamps to the index size (1e12 * k must
+        # not allocate).
+        return max(k, int(min(math.ceil(factor * k), 2**62)))
 
     def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
         return self._encode(q, threads)
@@ -290,19 +287,21 @@ class BinaryIndex(_VectorIndex):
         return meta, arrays
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
-                 backend: str | None) -> None:
+                 backend: str | None, verify: bool = True) -> None:
         from .errors import IndexFileError
 
         try:
             binz_arrays = {k[len(_BINZ_PREFIX):]: v for k, v in arrays.items()
                            if k.startswith(_BINZ_PREFIX)}
+            if verify:
+                state_checks.check_finite_arrays("binarizer", binz_arrays)
             self._binarizer = RecurrentBinarizer.from_state(dict(meta["binarizer"]), binz_arrays)
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file has an invalid binarizer: {exc}") from exc
         self._rerank_dir = None
         core_arrays = {k: v for k, v in arrays.items()
                        if not k.startswith(_BINZ_PREFIX) and k != _RERANK_SECTION}
-        super()._restore(meta, core_arrays, backend)
+        super()._restore(meta, core_arrays, backend, verify)
         self._rerank = None
         if self._rerank_kind is not None:
             base = arrays.get(_RERANK_SECTION)
@@ -310,7 +309,27 @@ class BinaryIndex(_VectorIndex):
             if base is None or base.ndim != 2 or base.shape != (n, self._dim) \
                     or base.dtype != np.float32:
                 raise IndexFileError("index file's re-rank vectors are missing or inconsistent")
+            if verify:
+                try:
+                    state_checks.check_float_rows("re-rank vectors", base, self._metric)
+                except ValueError as exc:
+                    raise IndexFileError(f"index file is inconsistent: {exc}") from exc
             self._rerank = make_store(self._rerank_kind, self._dim, base, None)
+
+    def _state_dtypes(self) -> dict[str, Any]:
+        if self._graph == "flat":
+            return {"vectors": np.uint8, "labels": np.int64, "deleted": np.uint8}
+        return graph_state_dtypes()
+
+    def _check_values(self, state: dict[str, Any]) -> None:
+        from .binary.offsets import MAX_OFFSET
+
+        binz = self._binarizer
+        if self._offsets and not binz.has_offsets:
+            raise ValueError("the index uses code offsets but its binarizer has none")
+        state_checks.check_code_rows(state["vectors"], binz.loops, binz.code_dim,
+                                     self._offsets, MAX_OFFSET)
+        state_checks.check_ids(state["labels"], state["deleted"], self._next_id)
 
     def __repr__(self) -> str:
         return (f"BinaryIndex(dim={self._dim}, graph={self._graph!r}, "

@@ -31,6 +31,39 @@ class IndexFileError(BitgraphError, OSError):
     """A saved index cannot be read: truncated, corrupted, wrong magic or a newer format."""
 
 
+class IndexFileNotFoundError(IndexFileError, FileNotFoundError):
+    """The index file (or the directory to save it in) does not exist."""
+
+
+class IndexFilePermissionError(IndexFileError, PermissionError):
+    """The index file (or its directory) may not be read or written by this process."""
+
+
+class IndexFileIsADirectoryError(IndexFileError, IsADirectoryError):
+    """The path names a directory, not an index file."""
+
+
+class IndexFileNotADirectoryError(IndexFileError, NotADirectoryError):
+    """A component of the path is not a directory."""
+
+
+def index_file_error(exc: OSError, message: str, path: str) -> IndexFileError:
+    """``exc`` (an OSError of a file operation) as an IndexFileError that keeps its errno,
+    the file name and its builtin kind (``except FileNotFoundError`` still catches it)."""
+    for builtin, ours in _OS_ERROR_KINDS:
+        if isinstance(exc, builtin):
+            return ours(exc.errno, message, path)
+    return IndexFileError(exc.errno, message, path)
+
+
+_OS_ERROR_KINDS: tuple[tuple[type[OSError], type[IndexFileError]], ...] = (
+    (FileNotFoundError, IndexFileNotFoundError),
+    (PermissionError, IndexFilePermissionError),
+    (IsADirectoryError, IndexFileIsADirectoryError),
+    (NotADirectoryError, IndexFileNotADirectoryError),
+)
+
+
 class BackendUnavailableError(BitgraphError, ImportError):
     """The backend forced with BITGRAPH_BACKEND is not available on this machine."""
 
@@ -45,6 +78,8 @@ __all__ = [
     "BitgraphTypeError",
     "UnknownIdError",
     "IndexFileError",
+    "IndexFileNotFoundError",
+    "IndexFilePermissionError",
     "BackendUnavailableError",
     "Cancelled",
 ]

@@ -32,19 +32,38 @@ def _check_field(field: Any) -> str:
     return field
 
 
-def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
-        raise BitgraphTypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
-    return int(value)
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def _as_number(value: Any, what: str) -> float:
+def _as_bound(value: Any, what: str) -> int | float:
+    """A range bound, kept exact: ints stay Python ints (float64 would round 2**63 - 1 up to
+    2**63 and past the int64 limit), floats stay floats; NaN bounds nothing and is refused."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise BitgraphTypeError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
     v = float(value)
     if np.isnan(v):
         raise BitgraphValueError(f"{what} must not be NaN")
     return v
+
+
+def _eq_value(value: Any, what: str) -> np.ndarray:
+    """The value of an ``eq`` leaf as a one-element int64 or float64 array."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise BitgraphTypeError(
+            f"{what} expects an int or float value, got {type(value).__name__} {value!r}")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+        if not _INT64_MIN <= v <= _INT64_MAX:
+            raise BitgraphValueError(
+                f"{what}: {v} is beyond int64, which no attribute can hold")
+        return np.array([v], dtype=np.int64)
+    f = float(value)
+    if np.isnan(f):
+        raise BitgraphValueError(f"{what}: NaN equals nothing (a missing value is not NaN); "
+                                 "use ~Filter.range(field) to find items without the field")
+    return np.array([f], dtype=np.float64)
 
 
 def _int_array(values: Any, what: str) -> np.ndarray:
@@ -84,11 +103,7 @@ class Filter:
     def eq(field: str, value: int | float) -> "Filter":
         """Items whose ``field`` equals ``value`` (int fields: an int; float fields: a number)."""
         _check_field(field)
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise BitgraphTypeError(
-                f"Filter.eq({field!r}, ...) expects an int or float value, got "
-                f"{type(value).__name__} {value!r}")
-        return Filter("isin", field, (np.asarray([value]),))
+        return Filter("isin", field, (_eq_value(value, f"Filter.eq({field!r}, ...)"),))
 
     @staticmethod
     def isin(field: str, values: Iterable[int]) -> "Filter":
@@ -99,10 +114,14 @@ class Filter:
 
     @staticmethod
     def range(field: str, low: float | None = None, high: float | None = None) -> "Filter":
-        """Items with ``low <= field <= high`` (closed interval; None leaves a side open)."""
+        """Items with ``low <= field <= high`` (closed interval; None leaves a side open).
+
+        Bounds are compared exactly with the field's values: int bounds of any size with int
+        fields (beyond int64 they just include everything on that side), int or float bounds
+        with float fields."""
         _check_field(field)
-        lo = -np.inf if low is None else _as_number(low, f"Filter.range({field!r}) low")
-        hi = np.inf if high is None else _as_number(high, f"Filter.range({field!r}) high")
+        lo = -np.inf if low is None else _as_bound(low, f"Filter.range({field!r}) low")
+        hi = np.inf if high is None else _as_bound(high, f"Filter.range({field!r}) high")
         return Filter("range", field, (lo, hi))
 
     @staticmethod

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from ._index_base import _VectorIndex, check_state_consistent
-from ._validation import check_int
-from .errors import BitgraphValueError
+from ._validation import INT32_MAX, check_int, check_seed
+
+MAX_M = 512
 
 _STATE_ARRAYS = ("vectors", "links0", "levels", "upper", "labels", "deleted")
 
@@ -37,11 +38,7 @@ class HNSWIndex(_VectorIndex):
     def __init__(self, dim: int, *, metric: str = "cosine", M: int = 16,
                  ef_construction: int = 200, storage: str = "float32", seed: int = 0,
                  backend: str | None = None) -> None:
-        self._M = int(check_int("M", M, 2))  # type: ignore[arg-type]
-        if self._M > 512:
-            raise BitgraphValueError(f"M must be <= 512, got {M}")
-        self._ef_construction = int(check_int("ef_construction", ef_construction, 1))  # type: ignore[arg-type]
-        self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
+        self._M, self._ef_construction, self._seed = check_graph_params(M, ef_construction, seed)
         super().__init__(dim, metric=metric, storage=storage, backend=backend)
 
     @property
@@ -63,6 +60,9 @@ class HNSWIndex(_VectorIndex):
     def _default_ef(self, k: int) -> int:
         return max(64, k)
 
+    def _state_dtypes(self) -> dict[str, Any]:
+        return graph_state_dtypes()
+
     def _new_core(self) -> Any:
         return self._backend.HNSWCore(self._dim, self._core_metric, self._storage, self._M,
                                       self._ef_construction, self._seed)
@@ -75,12 +75,23 @@ class HNSWIndex(_VectorIndex):
                                                  state)
 
 
+def graph_state_dtypes() -> dict[str, Any]:
+    """The sections of a saved HNSW core and their dtypes."""
+    return {"vectors": np.uint8, "links0": np.int32, "levels": np.int32, "upper": np.int32,
+            "labels": np.int64, "deleted": np.uint8}
+
+
+def check_graph_params(M: Any, ef_construction: Any, seed: Any) -> tuple[int, int, int]:
+    """(M, ef_construction, seed) checked: M in 2..512, ef_construction in 1..2^31-1 (it is
+    clamped to the index size where it is used), seed in 0..2^64-1."""
+    M = int(check_int("M", M, 2, MAX_M))  # type: ignore[arg-type]
+    efc = int(check_int("ef_construction", ef_construction, 1, INT32_MAX))  # type: ignore[arg-type]
+    return M, efc, check_seed(seed)
+
+
 def saved_graph_params(params: dict[str, Any]) -> tuple[int, int, int]:
     """(M, ef_construction, seed) of a saved index, checked (ValueError when out of range)."""
-    M, efc, seed = int(params["M"]), int(params["ef_construction"]), int(params["seed"])
-    if not (2 <= M <= 512) or efc < 1:
-        raise ValueError("invalid HNSW parameters")
-    return M, efc, seed
+    return check_graph_params(params["M"], params["ef_construction"], params["seed"])
 
 
 def _validate_graph(state: dict[str, Any], M: int) -> None:

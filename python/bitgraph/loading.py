@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import persistence
-from .errors import IndexFileError
+from .errors import BitgraphTypeError, IndexFileError
 
 
 def _index_class(kind: Any) -> Any:
@@ -18,7 +18,7 @@ def _index_class(kind: Any) -> Any:
     from .binary_index import BinaryIndex
 
     classes = {"hnsw": HNSWIndex, "flat": FlatIndex, "binary": BinaryIndex}
-    if kind not in classes:
+    if not isinstance(kind, str) or kind not in classes:
         raise IndexFileError(f"unknown index kind {kind!r} in file")
     return classes[kind]
 
@@ -40,6 +40,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
         IndexFileError (an OSError): truncated or corrupted file, wrong magic, or a format
             version newer than this bitgraph reads.
     """
+    path = persistence.checked_path(path)
     mapped = [] if mmap else persistence.read_header(path).get("mapped_sections") or []
     if mapped:
         # Sections the index keeps on disk (BinaryIndex re-rank vectors with rerank="mmap")
@@ -48,7 +49,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
         arrays = {k: (v if k in mapped else np.array(v)) for k, v in arrays.items()}
     else:
         meta, arrays = persistence.read_index(path, mmap=mmap, verify=verify)
-    return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)
+    return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend, verify)
 
 
 def loads(blob: bytes, backend: str | None = None) -> Any:
@@ -57,5 +58,10 @@ def loads(blob: bytes, backend: str | None = None) -> Any:
     This is also what unpickling calls: ``pickle.loads(pickle.dumps(index))`` round-trips an
     index (the pickle stream itself is not such bytes; unpickle it with ``pickle.loads``).
     """
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise BitgraphTypeError(
+            f"loads expects the bytes of a saved index, got {type(blob).__name__}"
+            + (": pass a path to bitgraph.load() instead" if isinstance(blob, (str, os.PathLike))
+               else ""))
     meta, arrays = persistence.parse_index(bytearray(blob), "<bytes>")
     return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)

@@ -12,26 +12,33 @@ Layout::
     ...        sections  each starts at a multiple of 64 (so memory-mapped arrays are aligned)
 
 Saving is atomic: the file is written under a temporary name in the same directory, fsynced,
-then renamed over the destination, so a crash never leaves a half-written index behind.
+then renamed over the destination, so a crash never leaves a half-written index behind. The
+temporary name carries the writer's process id (``.NAME.PID.RANDOM.tmp``): a save removes the
+temporaries of its target left by writers that died (``kill -9`` mid-write). The file is
+created with mode 0666 minus the umask, like any file the user writes.
 Loading checks the magic, the version, the header CRC, the file size and (unless
 ``verify=False``) every section's CRC, and raises :class:`IndexFileError` on any mismatch.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import mmap as mmap_module
 import os
+import re
+import secrets
 import struct
-import tempfile
+import sys
+import time
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import IndexFileError
+from .errors import BitgraphTypeError, IndexFileError, index_file_error
 
 MAGIC = b"BITGRAPH"
 FORMAT_VERSION = 1
@@ -93,23 +100,101 @@ def write_index(fp: BinaryIO, meta: dict[str, Any], arrays: dict[str, np.ndarray
         pos = s["offset"] + s["nbytes"]
 
 
+def checked_path(path: Any, what: str = "path") -> str:
+    """A file system path as str (an int would be taken as a file descriptor, and closed)."""
+    if isinstance(path, bytes):
+        return os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise BitgraphTypeError(
+            f"{what} must be a str or os.PathLike, got {type(path).__name__} {path!r:.40}")
+    out = os.fspath(path)
+    if not isinstance(out, str):
+        out = os.fsdecode(out)
+    if not out:
+        raise BitgraphTypeError(f"{what} is empty")
+    return out
+
+
+def file_error(exc: OSError, action: str, path: str) -> IndexFileError:
+    """``exc`` as an IndexFileError (an OSError keeping errno, filename and kind)."""
+    return index_file_error(exc, f"cannot {action} ({exc.strerror or exc})", path)
+
+
+# after ".NAME.": "PID.RANDOM.tmp", or the "XXXXXXXX.tmp" of versions that did not record the pid
+_TEMP_TAIL = re.compile(r"^(?:(?P<pid>\d+)\.[0-9a-f]{8}|[A-Za-z0-9_]{8})\.tmp$")
+_LEGACY_TEMP_AGE = 3600.0  # seconds: a pid-less temporary older than this is abandoned
+
+
+def _writer_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of this process may be saving the same target
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str, name: str) -> int:
+    """Deletes the temporaries of ``directory/name`` whose writer is gone; returns how many."""
+    if sys.platform == "win32":  # pragma: no cover - no pid probing there
+        return 0
+    removed = 0
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return 0
+    now = time.time()
+    prefix = f".{name}."
+    for entry in entries:
+        m = _TEMP_TAIL.match(entry[len(prefix):]) if entry.startswith(prefix) else None
+        if m is None:
+            continue
+        full = os.path.join(directory, entry)
+        try:
+            if m.group("pid") is not None:
+                if _writer_alive(int(m.group("pid"))):
+                    continue
+            elif now - os.stat(full).st_mtime < _LEGACY_TEMP_AGE:
+                continue
+            os.unlink(full)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def save_atomic(path: str | os.PathLike[str], meta: dict[str, Any],
                 arrays: dict[str, np.ndarray]) -> None:
-    """Writes the index to ``path`` atomically (temporary file + fsync + rename)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    """Writes the index to ``path`` atomically (temporary file + fsync + rename).
+
+    Raises IndexFileError (an OSError: IndexFileNotFoundError when the directory does not
+    exist) when the file cannot be written; the target is then unchanged."""
+    target = checked_path(path)
+    directory, name = os.path.split(os.path.abspath(target))
+    remove_stale_temporaries(directory, name)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        # O_EXCL: never another writer's file; mode 0o666: the umask decides, as for any file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     0o666)
+    except OSError as exc:
+        raise file_error(exc, "create the index file", target) from exc
     try:
         with os.fdopen(fd, "wb") as fp:
             write_index(fp, meta, arrays)
             fp.flush()
             os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, IndexFileError):
+            raise file_error(exc, "write the index file", target) from exc
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)
@@ -152,10 +237,17 @@ def parse_index(buffer: Any, source: str, *, verify: bool = True
         raise _fail(source, "header checksum mismatch (file is corrupted)")
     try:
         header = json.loads(blob)
+        if not isinstance(header, dict) or not isinstance(header.get("sections"), list):
+            raise _fail(source, "malformed header (not an index header)")
         sections = header.pop("sections")
         arrays = {}
         for s in sections:
+            if not isinstance(s, dict) or not isinstance(s.get("name"), str) \
+                    or s["name"] in arrays:
+                raise _fail(source, "malformed header (bad or repeated section name)")
             dtype = np.dtype(s["dtype"])
+            if dtype.kind not in "biuf" or dtype.itemsize > 8 or dtype.byteorder == ">":
+                raise _fail(source, f"section {s['name']!r} has an unsupported dtype {dtype}")
             shape = tuple(int(d) for d in s["shape"])
             count = int(np.prod(shape, dtype=np.int64)) if shape else 1
             offset, nbytes = int(s["offset"]), int(s["nbytes"])
@@ -170,7 +262,7 @@ def parse_index(buffer: Any, source: str, *, verify: bool = True
             arrays[s["name"]] = arr
     except IndexFileError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise _fail(source, f"malformed header ({exc})") from exc
     return header, arrays
 
@@ -188,7 +280,12 @@ def is_mapped(a: Any) -> bool:
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON header of an index file, without reading its sections (no checks beyond the
     header's own: :func:`read_index` validates the whole file)."""
-    with open(path, "rb") as fp:
+    path = checked_path(path)
+    try:
+        fp = open(path, "rb")
+    except OSError as exc:
+        raise file_error(exc, "open the index file", path) from exc
+    with fp:
         prefix = fp.read(_PREFIX.size)
         if len(prefix) < _PREFIX.size:
             return {}
@@ -204,12 +301,17 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
 def read_index(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True
                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Reads (or memory-maps) an index file. Arrays are read-only when mapped."""
-    path = os.fspath(path)
-    with open(path, "rb") as fp:
-        if mmap:
-            if os.fstat(fp.fileno()).st_size == 0:
-                raise _fail(path, "file is empty")
-            buffer: Any = mmap_module.mmap(fp.fileno(), 0, access=mmap_module.ACCESS_READ)
-        else:
-            buffer = bytearray(fp.read())
+    path = checked_path(path)
+    try:
+        with open(path, "rb") as fp:
+            if mmap:
+                if os.fstat(fp.fileno()).st_size == 0:
+                    raise _fail(path, "file is empty")
+                buffer: Any = mmap_module.mmap(fp.fileno(), 0, access=mmap_module.ACCESS_READ)
+            else:
+                buffer = bytearray(fp.read())
+    except IndexFileError:
+        raise
+    except OSError as exc:
+        raise file_error(exc, "read the index file", path) from exc
     return parse_index(buffer, path, verify=verify)

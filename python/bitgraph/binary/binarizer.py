@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
-from .._validation import as_matrix, check_int, default_threads
+from .._validation import MAX_DIM, as_matrix, check_dim, check_int, check_seed, default_threads
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
 from ..persistence import read_index, save_atomic
 from . import offsets as offsets_mod
@@ -22,6 +22,7 @@ from . import reference
 KIND = "binarizer"
 STATE_VERSION = 1
 MAX_LOOPS = 8
+MAX_EPOCHS = 10_000  # a fit runs every epoch it is given (no early stop)
 _ARRAYS = ("mean", "proj", "phi", "phi_bias", "psi", "psi_scale", "psi_bias")
 
 
@@ -38,6 +39,20 @@ def random_projection(dim: int, code_dim: int, rng: np.random.Generator) -> np.n
         return np.ascontiguousarray(q, dtype=np.float32)
     g = rng.standard_normal((dim, code_dim)) / np.sqrt(code_dim)
     return np.ascontiguousarray(g, dtype=np.float32)
+
+
+MAX_MODEL_BYTES = 2 << 30
+
+
+def _check_model_size(dim: int, loops: int, code_dim: int, learned: bool) -> None:
+    """Refuses shapes whose parameters alone would take gigabytes: the projection is
+    dim x code_dim floats and a learned model adds two code_dim x code_dim maps per loop."""
+    floats = dim * code_dim + (2 * loops * code_dim * code_dim if learned else 0)
+    if 4 * floats > MAX_MODEL_BYTES:
+        raise BitgraphValueError(
+            f"a binarizer with dim={dim}, loops={loops}, code_dim={code_dim}"
+            f"{' (learned)' if learned else ''} needs {4 * floats / 2**30:.1f} GiB of "
+            f"parameters (at most {MAX_MODEL_BYTES >> 30} GiB): use a smaller code_dim")
 
 
 def _checked_offsets(raw: Any) -> dict[str, dict[str, float]] | None:
@@ -68,19 +83,17 @@ class RecurrentBinarizer:
 
     def __init__(self, dim: int, *, loops: int = 2, code_dim: int | None = None,
                  learned: bool = True, seed: int = 0, normalize: bool = True) -> None:
-        self._dim = int(check_int("dim", dim, 1))  # type: ignore[arg-type]
-        loops = check_int("loops", loops, 1)
-        if loops > MAX_LOOPS:  # type: ignore[operator]
-            raise BitgraphValueError(f"loops must be in 1..{MAX_LOOPS}, got {loops}")
-        self._loops = int(loops)  # type: ignore[arg-type]
-        cd = self._dim if code_dim is None else check_int("code_dim", code_dim, 1)
+        self._dim = check_dim(dim)
+        self._loops = int(check_int("loops", loops, 1, MAX_LOOPS))  # type: ignore[arg-type]
+        cd = self._dim if code_dim is None else check_int("code_dim", code_dim, 1, MAX_DIM)
         self._code_dim = int(cd)  # type: ignore[arg-type]
         for name, flag in (("learned", learned), ("normalize", normalize)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise BitgraphTypeError(f"{name} must be a bool, got {flag!r}")
         self._learned = bool(learned)
         self._normalize = bool(normalize)
-        self._seed = int(check_int("seed", seed, 0))  # type: ignore[arg-type]
+        self._seed = check_seed(seed)
+        _check_model_size(self._dim, self._loops, self._code_dim, self._learned)
         self._params: dict[str, np.ndarray] | None = None
         self._offsets: dict[str, dict[str, float]] | None = None
         self._info: dict[str, Any] = {}
@@ -190,7 +203,7 @@ class RecurrentBinarizer:
             raise BitgraphValueError(
                 f"fit needs at least 2 sample vectors, got {x.shape[0]}")
         if epochs is not None:
-            check_int("epochs", epochs, 0)
+            check_int("epochs", epochs, 0, MAX_EPOCHS)
         old = None
         if compatible_with is not None:
             if not isinstance(compatible_with, RecurrentBinarizer):
