@@ -89,6 +89,16 @@ size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, siz
           finished[i] = 1;
         },
         progress);
+    // The heuristic prunes links, and now and then a node loses its last in-link from the
+    // part of the graph the entry point reaches: no search could return it. A repair costs a
+    // pass over the links (~n * M0 reads), so it runs once the graph grew by 1/32 since the
+    // last one (small adds into a big index stay cheap; search falls back to an exact scan
+    // when a walk comes back short, so nothing is lost in between).
+    inserted_since_repair_ += n;
+    if (inserted_since_repair_ * 32 >= n_slots_) {
+      repair_reachability(scratch[0]);
+      inserted_since_repair_ = 0;
+    }
   } catch (...) {
     // Items never started are unreachable: tombstone them and restore what they replaced, so
     // an interrupted add leaves exactly the finished items added.
@@ -125,8 +135,11 @@ void HnswIndex::insert(uint32_t slot, Scratch& s) {
 
   const int top_lc = std::min(level, ep_level);
   if (s.chosen.size() < size_t(top_lc + 1)) s.chosen.resize(size_t(top_lc + 1));
+  // A pool larger than the index finds nothing more: ef_construction = 10^9 must not
+  // allocate gigabytes per thread.
+  const size_t ef = std::min(params_.ef_construction, n_slots_);
   for (int lc = top_lc; lc >= 0; --lc) {
-    search_layer(q, cur, params_.ef_construction, lc, s);
+    search_layer(q, cur, ef, lc, s);
     s.candidates.clear();
     for (size_t i = 0; i < s.pool.size(); ++i)
       s.candidates.push_back({s.pool.dist_at(i), s.pool.id_at(i)});

@@ -94,7 +94,17 @@ class HnswIndex {
 
   size_t size() const { return n_slots_ - n_deleted_; }
   size_t n_slots() const { return n_slots_; }
+  // Bytes of owned memory (capacity included); arrays adopted from a file are not owned.
   size_t nbytes() const;
+  // Bytes of adopted arrays (a memory map, or the caller's buffer) not yet copied.
+  size_t borrowed_nbytes() const {
+    return store_.borrowed_nbytes() + graph_.borrowed_nbytes() + labels_.borrowed_bytes() +
+           deleted_.borrowed_bytes();
+  }
+  // Makes room for `n_slots` slots in total without slack (an ingest of known size).
+  void reserve(size_t n_slots);
+  // Gives unused capacity back (free where buffers are mappings).
+  void shrink_to_fit();
   const HnswParams& params() const { return params_; }
 
   // --- state for persistence (arrays cover n_slots() rows) ---
@@ -120,6 +130,9 @@ class HnswIndex {
   void search_layer(const float* q, uint32_t entry, size_t ef, int level, Scratch& s) const;
   void select_neighbors(std::vector<Scored>& candidates, size_t m, Scratch& s) const;
   void link_back(uint32_t from, uint32_t to, float dist, int level, Scratch& s);
+  // Gives every live node that the entry point cannot reach through level-0 links an in-link
+  // from a node it reaches (hnsw/repair.cpp). Returns the number of nodes repaired.
+  size_t repair_reachability(Scratch& s);
   void search_one(const float* q, size_t k, size_t ef, const SlotFilter* filter, Scratch& s,
                   int64_t* out_labels, float* out_dists) const;
   template <class Admissible>
@@ -148,6 +161,7 @@ class HnswIndex {
   LabelMap label_map_;
   size_t n_slots_ = 0;
   size_t n_deleted_ = 0;
+  size_t inserted_since_repair_ = 0;  // repairs are amortised: one per ~1/32 growth
   std::atomic<int64_t> entry_point_{-1};
   std::atomic<int> max_level_{-1};
   uint64_t rng_state_;

@@ -13,7 +13,9 @@ import math
 import numpy as np
 
 from ..errors import Cancelled
+from .._growth import grown_capacity
 from .graph_build import insert_slots
+from .graph_repair import repair_reachability
 from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_parallel,
                            search_range, unpack_entry)
 from .kernels import check_storage_metric, encode_rows, metric_code, storage_code
@@ -43,6 +45,7 @@ class HNSWCore(SlotCore):
         self._level_mult = 1.0 / math.log(max(self.M, 2))
         self._rng = np.random.default_rng(self.seed)
         self._upper_len = 0
+        self._since_repair = 0
         self._visited = VisitedPool()
         super().__init__(dim, storage)
         self._arr["upper"] = np.zeros(0, dtype=np.int32)
@@ -57,18 +60,36 @@ class HNSWCore(SlotCore):
         new["upper"] = np.array(old["upper"], dtype=np.int32)
         new["meta"] = np.array(old["meta"], dtype=np.int64)
 
-    def _reserve_upper(self, total):
-        """Makes the upper-level arena hold ``total`` int32 (doubling)."""
+    def _reserve_upper(self, total, exact=False):
+        """Makes the upper-level arena hold ``total`` int32 (bounded growth; exactly that
+        with ``exact``)."""
+        have = self._arr["upper"].shape[0]
+        if total > have:
+            self._resize_upper(total if exact else grown_capacity(have, total, 4))
+
+    def _resize_upper(self, size):
         upper = self._arr["upper"]
-        if total > upper.shape[0]:
-            grown = np.zeros(max(total, 2 * upper.shape[0], 1024), dtype=np.int32)
-            grown[:self._upper_len] = upper[:self._upper_len]
-            # A new dict with its own copies: searches holding the old one keep an entry point
-            # and arena that agree with each other (see SlotCore._allocate).
-            arr = dict(self._arr)
-            arr["upper"] = grown
-            arr["meta"] = self._arr["meta"].copy()
-            self._arr = arr
+        grown = np.zeros(max(size, self._upper_len), dtype=np.int32)
+        grown[:self._upper_len] = upper[:self._upper_len]
+        # A new dict with its own copies: searches holding the old one keep an entry point
+        # and arena that agree with each other (see SlotCore._allocate).
+        arr = dict(self._arr)
+        arr["upper"] = grown
+        arr["meta"] = self._arr["meta"].copy()
+        self._arr = arr
+
+    def reserve(self, n_slots):
+        """Room for ``n_slots`` slots without slack; the upper levels get 1.5x their expected
+        share (1/(M-1) blocks per node), a margin for the random spread."""
+        with self._write_lock:
+            super().reserve(n_slots)
+            extra = max(0, int(n_slots) - self._n_slots)
+            blocks = 3 * extra // (2 * (self.M - 1)) + 16
+            self._reserve_upper(self._upper_len + blocks * (1 + self.M), exact=True)
+
+    def _shrink_extras(self):
+        if self._owned and self._arr["upper"].shape[0] > self._upper_len:
+            self._resize_upper(self._upper_len)
 
     @staticmethod
     def _graph(arr):
@@ -99,6 +120,12 @@ class HNSWCore(SlotCore):
                 done += count
                 if callback is not None and not callback(done):
                     break
+            # Amortised reachability repair (see csrc/hnsw/build.cpp): once the graph grew by
+            # 1/32 since the last one.
+            self._since_repair += done
+            if self._since_repair * 32 >= self._n_slots:
+                self._repair()
+                self._since_repair = 0
         if done < len(rows):
             raise Cancelled("the operation was cancelled by its progress callback")
         return done
@@ -121,11 +148,22 @@ class HNSWCore(SlotCore):
         # if Ctrl-C raises KeyboardInterrupt the moment the jitted call returns.
         try:
             insert_slots(first, last, arr["views"], self._spec, self._graph(arr), arr["levels"],
-                         arr["deleted"], arr["meta"], self.ef_construction, tags, epochs)
+                         arr["deleted"], arr["meta"], min(self.ef_construction, last), tags,
+                         epochs)
         finally:
             self._upper_len += int(sizes.sum())
             self._n_slots = last
             self._assign_slots(labels, first)
+            self._visited.release((tags, epochs))
+
+    def _repair(self):
+        arr = self._arr
+        tags, epochs = self._visited.acquire(1, self.capacity)
+        try:
+            return repair_reachability(self._n_slots, arr["views"], self._spec, self._graph(arr),
+                                       arr["deleted"], arr["meta"], self.ef_construction, tags,
+                                       epochs)
+        finally:
             self._visited.release((tags, epochs))
 
     # ---- search -------------------------------------------------------------------------------
