@@ -125,6 +125,28 @@ void bind_hnsw(py::module_& m) {
       .def_property_readonly("size", [](HnswCore& s) { return s.index->size(); })
       .def_property_readonly("n_slots", [](HnswCore& s) { return s.index->n_slots(); })
       .def_property_readonly("nbytes", [](HnswCore& s) { return s.index->nbytes(); })
+      .def_property_readonly("borrowed_nbytes",
+                             [](HnswCore& s) { return s.index->borrowed_nbytes(); })
+      .def(
+          "reserve",
+          [](HnswCore& self, size_t n_slots) {
+            py::gil_scoped_release nogil;
+            self.index->reserve(n_slots);
+          },
+          py::arg("n_slots"))
+      .def("shrink_to_fit",
+           [](HnswCore& self) {
+             py::gil_scoped_release nogil;
+             self.index->shrink_to_fit();
+           })
+      // What shrink_to_fit gives back without copying: everything where large buffers are
+      // mappings (mremap), nothing elsewhere. Called after a save.
+      .def("release_free_slack",
+           [](HnswCore& self) {
+             if (!BITGRAPH_HAVE_MREMAP) return;
+             py::gil_scoped_release nogil;
+             self.index->shrink_to_fit();
+           })
       .def("get_state",
            [](py::object self_obj) {
              HnswCore& self = self_obj.cast<HnswCore&>();

@@ -20,8 +20,8 @@ struct FastscanBlocks {
   size_t planes = 0;
   size_t code_dim = 0;  // 64 * words: padding bits are 0 on both sides and cost nothing
   size_t block_bytes = 0;
-  std::vector<uint8_t> bytes;
-  std::vector<uint32_t> offsets;  // per slot, for rows with offsets (else empty)
+  Buffer<uint8_t> bytes;
+  Buffer<uint32_t> offsets;  // per slot, for rows with offsets (else empty)
 
   void configure(const VectorStore& store) {
     if (store.kind() != StorageKind::kBinary) return;
@@ -65,7 +65,11 @@ struct FastscanBlocks {
     }
     fastscan_pack(codes.data(), n_slots - s0, planes, code_dim, bytes.data() + b0 * block_bytes);
   }
-  size_t nbytes() const { return bytes.capacity() + 4 * offsets.capacity(); }
+  size_t nbytes() const { return bytes.owned_bytes() + offsets.owned_bytes(); }
+  void shrink_to_fit() {
+    bytes.shrink_to_fit();
+    offsets.shrink_to_fit();
+  }
 };
 
 // tops[i] (reset by the caller) receives the k closest admissible slots below n_slots of query

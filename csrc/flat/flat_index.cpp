@@ -16,6 +16,7 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   const size_t first = n_slots_;
+  if (first + n >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
   store_.make_owned();
   labels_.make_owned();
   deleted_.make_owned();
@@ -200,6 +201,28 @@ void FlatIndex::remove(const int64_t* labels, size_t n) {
       ++n_deleted_;
     }
   }
+}
+
+void FlatIndex::reserve(size_t n_slots) {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  if (n_slots >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+  store_.make_owned();
+  labels_.make_owned();
+  deleted_.make_owned();
+  store_.reserve(n_slots);
+  labels_.reserve_exact(n_slots);
+  deleted_.reserve_exact(n_slots);
+  label_map_.reserve(n_slots);
+}
+
+void FlatIndex::shrink_to_fit() {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+  store_.shrink_to_fit();
+  labels_.shrink_to_fit();
+  deleted_.shrink_to_fit();
+  blocks_.shrink_to_fit();
 }
 
 void FlatIndex::slots_of(const int64_t* labels, size_t n, int64_t* out) const {

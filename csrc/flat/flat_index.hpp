@@ -36,12 +36,18 @@ class FlatIndex {
                          uint64_t* out) const;
   void remove(const int64_t* labels, size_t n);
   void slots_of(const int64_t* labels, size_t n, int64_t* out) const;
+  // Room for `n_slots` slots without slack; shrink_to_fit() gives unused capacity back.
+  void reserve(size_t n_slots);
+  void shrink_to_fit();
 
   size_t size() const { return n_slots_ - n_deleted_; }
   size_t n_slots() const { return n_slots_; }
   size_t nbytes() const {
     return store_.nbytes() + labels_.owned_bytes() + deleted_.owned_bytes() +
            label_map_.nbytes() + blocks_.nbytes();
+  }
+  size_t borrowed_nbytes() const {
+    return store_.borrowed_nbytes() + labels_.borrowed_bytes() + deleted_.borrowed_bytes();
   }
   const VectorStore& store() const { return store_; }
   const Buffer<int64_t>& labels() const { return labels_; }

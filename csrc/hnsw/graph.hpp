@@ -60,6 +60,22 @@ class Graph {
       at += size_t(levels[i]) * (1 + M_);
     }
   }
+  // Room for `n_slots` slots without slack; upper levels get 1.5x their expected share
+  // (a node has level >= l with probability M^-l: 1/(M-1) upper blocks per node; the margin
+  // covers the random spread, the arena being small).
+  void reserve(size_t n_slots) {
+    links0_.reserve_exact(n_slots * (1 + M0_));
+    levels_.reserve_exact(n_slots);
+    upper_offset_.reserve_exact(n_slots);
+    const size_t extra = n_slots > size() ? n_slots - size() : 0;
+    upper_.reserve_exact(upper_.size() + (3 * extra / (2 * (M_ - 1)) + 16) * (1 + M_));
+  }
+  void shrink_to_fit() {
+    links0_.shrink_to_fit();
+    levels_.shrink_to_fit();
+    upper_.shrink_to_fit();
+    upper_offset_.shrink_to_fit();
+  }
   void make_owned() {
     links0_.make_owned();
     levels_.make_owned();
@@ -72,6 +88,9 @@ class Graph {
   size_t nbytes() const {
     return links0_.owned_bytes() + levels_.owned_bytes() + upper_.owned_bytes() +
            upper_offset_.owned_bytes();
+  }
+  size_t borrowed_nbytes() const {
+    return links0_.borrowed_bytes() + levels_.borrowed_bytes() + upper_.borrowed_bytes();
   }
 
  private:

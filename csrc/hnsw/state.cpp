@@ -34,6 +34,28 @@ void HnswIndex::slots_of(const int64_t* labels, size_t n, int64_t* out) const {
   }
 }
 
+void HnswIndex::reserve(size_t n_slots) {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  if (n_slots >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+  make_owned();
+  store_.reserve(n_slots);
+  graph_.reserve(n_slots);
+  labels_.reserve_exact(n_slots);
+  deleted_.reserve_exact(n_slots);
+  label_map_.reserve(n_slots);
+}
+
+void HnswIndex::shrink_to_fit() {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+  store_.shrink_to_fit();
+  graph_.shrink_to_fit();
+  labels_.shrink_to_fit();
+  deleted_.shrink_to_fit();
+  visited_pool_.clear();
+}
+
 size_t HnswIndex::nbytes() const {
   return store_.nbytes() + graph_.nbytes() + labels_.owned_bytes() + deleted_.owned_bytes() +
          label_map_.nbytes();

@@ -32,6 +32,8 @@ class VectorStore {
 
   // Makes room for `count` rows in total (may move memory: callers hold the write lock).
   void resize(size_t count) { rows_.resize(count * row_bytes_); }
+  void reserve(size_t count) { rows_.reserve_exact(count * row_bytes_); }
+  void shrink_to_fit() { rows_.shrink_to_fit(); }
   void set(size_t slot, const float* vector) { encode_rows(kind_, dim_, vector, 1, row(slot)); }
   void borrow(const uint8_t* rows, size_t count) { rows_.borrow(rows, count * row_bytes_); }
   void make_owned() { rows_.make_owned(); }
@@ -40,6 +42,7 @@ class VectorStore {
   const uint8_t* row(size_t slot) const { return rows_.data() + slot * row_bytes_; }
   const uint8_t* data() const { return rows_.data(); }
   size_t nbytes() const { return rows_.owned_bytes(); }
+  size_t borrowed_nbytes() const { return rows_.borrowed_bytes(); }
 
   const CodeLayout& code_layout() const { return layout_; }
 

@@ -15,10 +15,12 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _backend, persistence, state_checks
+from ._heap import release_free_heap
 from .attributes import AttributeStore
 from .filters import OP_NOT, OP_SCATTER, Filter
 from .planner import PlannerConfig, plan_names
 from ._validation import (
+    INT32_MAX,
     METRICS,
     STORAGES,
     as_ids,
@@ -30,6 +32,7 @@ from ._validation import (
     check_magnitude,
     check_result_size,
     default_threads,
+    is_private_copy,
     next_ids,
     normalized,
 )
@@ -57,6 +60,7 @@ class _VectorIndex(ABC):
         # to search while one writer runs).
         self._write_lock = threading.RLock()
         self._core = self._new_core()
+        self._state_mapped = False  # whether the core's adopted arrays are a memory map
         self._init_attributes(AttributeStore())
 
     def _init_attributes(self, store: AttributeStore) -> None:
@@ -102,9 +106,47 @@ class _VectorIndex(ABC):
 
     @property
     def nbytes(self) -> int:
-        """Bytes of memory the index holds (vectors, graph, ids, attributes; memory-mapped data
-        excluded)."""
-        return int(self._core.nbytes) + self._attributes.nbytes
+        """Bytes of memory the index holds: vectors, graph, ids and attributes, with the
+        capacity reserved for further adds (see :meth:`reserve`, :meth:`shrink_to_fit`).
+        Memory-mapped data is not held (the OS pages it in and out): see
+        :attr:`mapped_nbytes`."""
+        core = int(self._core.nbytes)
+        if not self._state_mapped:
+            core += int(self._core.borrowed_nbytes)  # a loaded file's arrays, read into RAM
+        return core + self._attributes.nbytes
+
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes of the index still memory-mapped from its file (``bg.load(..., mmap=True)``;
+        the first add or remove copies what it changes into memory)."""
+        core = int(self._core.borrowed_nbytes) if self._state_mapped else 0
+        return core + self._attributes.mapped_nbytes
+
+    def reserve(self, n: int) -> None:
+        """Makes room for ``n`` items in total, so adding up to that many allocates nothing
+        more and leaves no slack (like hnswlib's ``max_elements``, but only a hint: the index
+        still grows past it). Copies a memory-mapped index into memory."""
+        n = int(check_int("n", n, 0, INT32_MAX - 1))  # type: ignore[arg-type]
+        with self._write_lock:
+            self._core.reserve(n)
+            with self._attr_lock:
+                self._attributes.reserve(n)
+            self._reserve_extra(n)
+
+    def shrink_to_fit(self) -> None:
+        """Gives back the capacity reserved for further adds (growth keeps at most ~3% of
+        slack; ``save`` also gives back what it can for free)."""
+        with self._write_lock:
+            self._core.shrink_to_fit()
+            with self._attr_lock:
+                self._attributes.shrink()
+            self._shrink_extra()
+
+    def _reserve_extra(self, n: int) -> None:
+        """Hook: reserve what the subclass keeps beside the core."""
+
+    def _shrink_extra(self) -> None:
+        """Hook: shrink what the subclass keeps beside the core."""
 
     def __len__(self) -> int:
         return int(self._core.size)
@@ -120,7 +162,7 @@ class _VectorIndex(ABC):
     def _prepare(self, x: Any, what: str) -> np.ndarray:
         arr = as_matrix(x, self._dim, what)
         if self._metric == "cosine":
-            return normalized(arr, what)
+            return normalized(arr, what, inplace=is_private_copy(arr, x))
         check_magnitude(arr, what)
         return arr
 
@@ -155,6 +197,15 @@ class _VectorIndex(ABC):
         in the index, the rest are not added, and KeyboardInterrupt is raised.
         """
         arr = self._prepare(vectors, "vectors")
+        try:
+            return self._add_prepared(arr, ids, attributes, threads, progress)
+        finally:
+            batch_bytes = arr.nbytes
+            del arr  # the prepared copy goes first, then the heap gives free memory back
+            release_free_heap(batch_bytes)
+
+    def _add_prepared(self, arr: np.ndarray, ids: Any, attributes: dict[str, Any] | None,
+                      threads: int | None, progress: bool) -> np.ndarray:
         if self._storage == "float16":
             check_float16_range(arr, "vectors")
         n = arr.shape[0]
@@ -401,6 +452,8 @@ class _VectorIndex(ABC):
         with self._write_lock:  # no add may move the arrays while they are written
             meta, arrays = self._state_for_save()
             persistence.save_atomic(path, meta, arrays)
+            del arrays  # views into the core: gone before its buffers may move
+            self._core.release_free_slack()
 
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray],
@@ -432,6 +485,7 @@ class _VectorIndex(ABC):
             if verify:
                 self._check_values(state)
             self._core = self._core_from_state(state)
+            self._state_mapped = persistence.is_mapped(state["vectors"])
             attributes = AttributeStore.from_state(fields, arrays, int(self._core.n_slots))
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file is inconsistent: {exc}") from exc
@@ -469,7 +523,12 @@ class _VectorIndex(ABC):
         extra = f", {extra}" if extra else ""
         return (f"{type(self).__name__}(dim={self._dim}, metric={self._metric!r}, "
                 f"storage={self._storage!r}{extra}, size={len(self)}, "
-                f"nbytes={_human_bytes(self.nbytes)}, backend={self._backend_name!r})")
+                f"{self._memory_repr()}, backend={self._backend_name!r})")
+
+    def _memory_repr(self) -> str:
+        mapped = self.mapped_nbytes
+        held = f"nbytes={_human_bytes(self.nbytes)}"
+        return held if not mapped else f"{held} (+{_human_bytes(mapped)} memory-mapped)"
 
 
 # Planner settings that answer every query with the exact scan of its matches.

@@ -143,26 +143,46 @@ def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
 
 
 def _check_finite(arr: np.ndarray, what: str, why: str) -> None:
-    if not np.isfinite(arr).all():
+    # min and max propagate NaN and show infinities without an (n, dim) temporary: a batch
+    # validated here leaves no garbage behind (see _peaks).
+    if not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
         bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
         raise BitgraphValueError(f"{what} {why} (first in row {bad})")
 
 
-def normalized(arr: np.ndarray, what: str) -> np.ndarray:
-    """L2-normalised copy of a float32 matrix (for cosine); zero rows are an error.
+def _peaks(arr: np.ndarray) -> np.ndarray:
+    """max |x| of each row, without an (n, dim) temporary like ``np.abs(arr)``: input checks
+    make no copies of a batch beyond the one the index keeps (freed temporaries of that size
+    stay in the process's heap as RSS)."""
+    return np.maximum(arr.max(axis=1), -arr.min(axis=1))
+
+
+def normalized(arr: np.ndarray, what: str, *, inplace: bool = False) -> np.ndarray:
+    """L2-normalised copy of a float32 matrix (for cosine; in place with ``inplace``, for an
+    array that is already a private copy); zero rows are an error.
 
     Each row is first divided by its largest magnitude, so the squared norm can neither
     overflow (values beyond ~1e19) nor underflow (values below ~1e-19) in float32.
     """
-    peak = np.abs(arr).max(axis=1, keepdims=True)
+    peak = _peaks(arr)
     if (peak == 0).any():
-        bad = int(np.flatnonzero(peak[:, 0] == 0)[0])
+        bad = int(np.flatnonzero(peak == 0)[0])
         raise BitgraphValueError(
             f"{what} row {bad} is all zeros: cosine similarity is undefined for it"
         )
-    out = arr / peak
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    if inplace:
+        out = arr
+        out /= peak[:, None]
+    else:
+        out = arr / peak[:, None]  # the one copy
+    out /= np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+    return out
+
+
+def is_private_copy(arr: np.ndarray, source: Any) -> bool:
+    """Whether conversion made ``arr`` a new array that nothing else refers to (so it may be
+    changed in place): it owns its memory and is not the caller's array."""
+    return arr is not source and bool(arr.flags.owndata)
 
 
 def check_magnitude(arr: np.ndarray, what: str) -> None:
@@ -171,27 +191,29 @@ def check_magnitude(arr: np.ndarray, what: str) -> None:
     rows |<a, b>| and |a - b|^2 stay below float32's maximum) is ~1e18 at dim 128."""
     dim = arr.shape[1]
     limit = float(np.sqrt(np.finfo(np.float32).max / (4.0 * dim)))
-    peak = np.abs(arr).max(axis=1)
-    if (peak > limit).any():
-        row = int(np.flatnonzero(peak > limit)[0])
-        raise BitgraphValueError(
-            f"{what} row {row} holds a value of magnitude {float(peak[row]):g}: beyond "
-            f"{limit:.3g} (for dimension {dim}) l2/ip distances overflow float32; rescale the "
-            "vectors or use metric='cosine'"
-        )
+    if max(float(arr.max()), -float(arr.min())) <= limit:
+        return
+    peak = _peaks(arr)
+    row = int(np.flatnonzero(peak > limit)[0])
+    raise BitgraphValueError(
+        f"{what} row {row} holds a value of magnitude {float(peak[row]):g}: beyond "
+        f"{limit:.3g} (for dimension {dim}) l2/ip distances overflow float32; rescale the "
+        "vectors or use metric='cosine'"
+    )
 
 
 def check_float16_range(arr: np.ndarray, what: str) -> None:
-    """Values a float16 row cannot hold (|x| beyond 65504) would be stored as infinity."""
-    with np.errstate(over="ignore"):
-        ok = np.isfinite(arr.astype(np.float16))
-    if not ok.all():
-        row = int(np.flatnonzero(~ok.all(axis=1))[0])
-        value = float(arr[row][~ok[row]][0])
-        raise BitgraphValueError(
-            f"{what} row {row} holds {value:g}, beyond the float16 range (+-65504) of "
-            "storage='float16': use storage='float32' (or 'int8', which scales each row)"
-        )
+    """Values a float16 row cannot hold (|x| >= 65520 rounds to infinity) would be stored as
+    infinity."""
+    if max(float(arr.max()), -float(arr.min())) < 65520.0:
+        return
+    peak = _peaks(arr)
+    row = int(np.flatnonzero(peak >= 65520.0)[0])
+    value = float(arr[row][np.abs(arr[row]) >= 65520.0][0])
+    raise BitgraphValueError(
+        f"{what} row {row} holds {value:g}, beyond the float16 range (+-65504) of "
+        "storage='float16': use storage='float32' (or 'int8', which scales each row)"
+    )
 
 
 def as_ids(ids: Any, n: int | None, what: str = "ids") -> np.ndarray:

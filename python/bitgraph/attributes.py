@@ -19,7 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._growth import grown_capacity
 from .errors import BitgraphTypeError, BitgraphValueError
+from .persistence import is_mapped
 from .filters import OP_AND, OP_PREFIX_DIFF, OP_NOT, OP_OR, OP_SCATTER, Filter
 
 INT_MISSING = np.iinfo(np.int64).min
@@ -32,7 +34,8 @@ MIN_PREFIX_ITEMS = 4096
 
 
 class _Growable:
-    """A 1-d array with amortised O(1) appends (may start as a read-only memory map)."""
+    """A 1-d array with amortised O(1) appends and bounded slack (bitgraph._growth); it may
+    start as a read-only memory map, copied on the first append."""
 
     def __init__(self, data: np.ndarray) -> None:
         self._buf = data
@@ -48,11 +51,34 @@ class _Growable:
     def append(self, values: np.ndarray) -> None:
         need = self._n + values.shape[0]
         if need > self._buf.shape[0] or not self._buf.flags.writeable:
-            grown = np.empty(max(need, 2 * self._n, 16), dtype=self._buf.dtype)
-            grown[: self._n] = self._buf[: self._n]
-            self._buf = grown
+            self._resize(grown_capacity(self._buf.shape[0] if self._buf.flags.writeable
+                                        else self._n, need, self._buf.itemsize))
         self._buf[self._n: need] = values
         self._n = need
+
+    def reserve(self, n: int) -> None:
+        """Capacity for ``n`` values without slack."""
+        if n > self._buf.shape[0]:
+            self._resize(n)
+
+    def shrink(self) -> None:
+        """Gives unused capacity back (a copy of the values)."""
+        if self._buf.flags.writeable and self._buf.shape[0] > self._n:
+            self._resize(self._n)
+
+    def _resize(self, capacity: int) -> None:
+        grown = np.empty(max(capacity, self._n), dtype=self._buf.dtype)
+        grown[: self._n] = self._buf[: self._n]
+        self._buf = grown
+
+    @property
+    def held_nbytes(self) -> int:
+        """Bytes in RAM (capacity included; 0 for a memory map)."""
+        return 0 if is_mapped(self._buf) else int(self._buf.nbytes)
+
+    @property
+    def mapped_nbytes(self) -> int:
+        return int(self._buf.nbytes) if is_mapped(self._buf) else 0
 
 
 class _Column:
@@ -87,6 +113,10 @@ class _ScalarColumn(_Column):
     def append(self, values: np.ndarray) -> None:
         self.values.append(values)
         self.invalidate()
+
+    def buffers(self) -> list[_Growable]:
+        """The growable arrays holding the column's values."""
+        return [self.values]
 
     def gather(self, slots: np.ndarray) -> np.ndarray:
         return self.values.view[slots]
@@ -151,6 +181,10 @@ class _TagsColumn(_Column):
         self.offsets.append(end + np.cumsum(counts, dtype=np.int64))
         self.labels.append(flat)
         self.invalidate()
+
+    def buffers(self) -> list[_Growable]:
+        """The growable arrays holding the column's values."""
+        return [self.offsets, self.labels]
 
     def lists_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         off = self.offsets.view
@@ -233,7 +267,7 @@ class AttributeStore:
 
     def __init__(self) -> None:
         self._n = 0
-        self._cols: dict[str, _Column] = {}
+        self._cols: dict[str, _ScalarColumn | _TagsColumn] = {}
 
     @property
     def fields(self) -> dict[str, str]:
@@ -245,11 +279,26 @@ class AttributeStore:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in memory: the columns and their lazily built search structures."""
-        total = 0
-        for name, col in self._cols.items():
-            total += sum(_owned_nbytes(a) for a in col.state(name).values()) + col.index_nbytes()
-        return total
+        """Bytes held in memory: the columns (capacity included) and their lazily built search
+        structures; memory-mapped values excluded."""
+        return sum(sum(b.held_nbytes for b in col.buffers()) + col.index_nbytes()
+                   for col in self._cols.values())
+
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes of values still memory-mapped from the index file."""
+        return sum(b.mapped_nbytes for col in self._cols.values() for b in col.buffers())
+
+    def reserve(self, n_slots: int) -> None:
+        """Room for ``n_slots`` rows in every field without slack (tags: their offsets)."""
+        for col in self._cols.values():
+            col.buffers()[0].reserve(n_slots + (1 if col.kind == "tags" else 0))
+
+    def shrink(self) -> None:
+        """Gives the fields' unused capacity back."""
+        for col in self._cols.values():
+            for b in col.buffers():
+                b.shrink()
 
     # --- writes ------------------------------------------------------------------------------
     def parse(self, attributes: dict[str, Any] | None, n: int) -> dict[str, tuple[str, Any]]:
@@ -545,18 +594,6 @@ class _Loads:
         return np.concatenate(self._tables)
 
 
-def _owned_nbytes(a: np.ndarray) -> int:
-    """``a.nbytes`` unless the data is memory-mapped (page cache, not the process's memory)."""
-    import mmap
-
-    base: Any = a
-    while base is not None:
-        if isinstance(base, (np.memmap, mmap.mmap)):
-            return 0
-        base = getattr(base, "base", None)
-    return int(a.nbytes)
-
-
 def _range_bounds(kind: str, lo: int | float, hi: int | float) -> tuple[Any, Any]:
     """The closed range's bounds in the column's own type, computed exactly (a bound is an
     exact Python int or a float; -inf / inf for an open side), missing values excluded.
@@ -600,7 +637,7 @@ def _exact_floats(values: np.ndarray) -> np.ndarray:
     return f[exact]
 
 
-def _empty_column(kind: str, n: int) -> _Column:
+def _empty_column(kind: str, n: int) -> "_ScalarColumn | _TagsColumn":
     if kind == "tags":
         return _TagsColumn(np.zeros(n + 1, np.int64), np.zeros(0, np.int64))
     if kind == "int":

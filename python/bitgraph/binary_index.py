@@ -141,9 +141,23 @@ class BinaryIndex(_VectorIndex):
     @property
     def nbytes(self) -> int:
         """Bytes in RAM: codes, graph, ids, attributes and in-memory re-rank vectors (memory
-        mapped vectors excluded)."""
+        mapped vectors excluded: see ``mapped_nbytes``)."""
         extra = self._rerank.nbytes if self._rerank is not None else 0
         return super().nbytes + extra
+
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes memory-mapped from files: a mapped index's arrays, re-rank vectors on disk."""
+        extra = self._rerank.mapped_nbytes if self._rerank is not None else 0
+        return super().mapped_nbytes + extra
+
+    def _reserve_extra(self, n: int) -> None:
+        if self._rerank is not None:
+            self._rerank.reserve(n)
+
+    def _shrink_extra(self) -> None:
+        if self._rerank is not None:
+            self._rerank.shrink()
 
     # --- cores ---------------------------------------------------------------------------------
     def _core_dim(self) -> int:
@@ -335,4 +349,4 @@ class BinaryIndex(_VectorIndex):
         return (f"BinaryIndex(dim={self._dim}, graph={self._graph!r}, "
                 f"distance={self._distance!r}, bits_per_dim={self._binarizer.bits_per_dim:g}, "
                 f"rerank={self._rerank_kind!r}, metric={self._metric!r}, size={len(self)}, "
-                f"backend={self._backend_name!r})")
+                f"{self._memory_repr()}, backend={self._backend_name!r})")

@@ -22,18 +22,15 @@ Loading checks the magic, the version, the header CRC, the file size and (unless
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import mmap as mmap_module
 import os
 import re
-import secrets
 import struct
 import sys
 import time
 import zlib
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -175,7 +172,7 @@ def save_atomic(path: str | os.PathLike[str], meta: dict[str, Any],
     target = checked_path(path)
     directory, name = os.path.split(os.path.abspath(target))
     remove_stale_temporaries(directory, name)
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         # O_EXCL: never another writer's file; mode 0o666: the umask decides, as for any file.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),

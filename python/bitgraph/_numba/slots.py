@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from .filtered import evaluate_filter as evaluate_program
-from ..persistence import is_mapped
+from .._growth import grown_capacity
 from .kernels import row_bytes_for, row_views
 
 
@@ -32,6 +32,7 @@ class SlotCore:
         self._n_deleted = 0
         self._label_to_slot = {}
         self._owned = True
+        self._adopted = ()
         self._write_lock = threading.RLock()
         self._arr = self._allocate(0, None)
 
@@ -70,23 +71,47 @@ class SlotCore:
     def capacity(self):
         return self._arr["rows"].shape[0]
 
-    def _reserve(self, n_total):
-        """Makes room for ``n_total`` slots (doubling) and makes every array owned
-        (copy-on-write of adopted arrays)."""
+    def _row_bytes_all(self):
+        """Bytes of one slot over every per-slot array."""
+        return sum(np.dtype(dtype).itemsize * int(np.prod(tail, dtype=np.int64))
+                   for dtype, tail in self._slot_arrays().values())
+
+    def _reserve(self, n_total, exact=False):
+        """Makes room for ``n_total`` slots (bounded growth, see bitgraph._growth; exactly
+        that many with ``exact``) and makes every array owned (copy-on-write of adopted
+        arrays)."""
         if n_total > self.capacity or not self._owned:
             cap = self.capacity if self._owned else self._n_slots
             if n_total > cap:
-                cap = max(n_total, 2 * cap, 64)
+                cap = n_total if exact else grown_capacity(cap, n_total, self._row_bytes_all())
             self._arr = self._allocate(cap, self._arr)  # published only once complete
             self._owned = True
+
+    def reserve(self, n_slots):
+        """Room for ``n_slots`` slots in total, without slack (an ingest of known size)."""
+        with self._write_lock:
+            self._reserve(max(int(n_slots), self._n_slots), exact=True)
+
+    def shrink_to_fit(self):
+        """Gives unused capacity back (copies the used slots into arrays of their size)."""
+        with self._write_lock:
+            if self._owned and self.capacity > self._n_slots:
+                self._arr = self._allocate(self._n_slots, self._arr)
+            self._shrink_extras()
+
+    def _shrink_extras(self):
+        """Hook: shrink the non-slot arrays."""
+
+    def release_free_slack(self):
+        """Nothing: numpy gives capacity back only by copying (see :meth:`shrink_to_fit`)."""
 
     def _copy_extras(self, old, new):
         """Hook: copy the non-slot arrays of ``old`` into the dict ``new``."""
 
     def _adopt(self, state, n_slots, extra_names=()):
         """Uses the arrays of ``state`` as they are (no copy; may be read-only memmaps)."""
-        arr = {name: np.asarray(state[name]) for name in
-               ("rows", "labels", "deleted") + tuple(extra_names)}
+        self._adopted = ("rows", "labels", "deleted") + tuple(extra_names)
+        arr = {name: np.asarray(state[name]) for name in self._adopted}
         arr["views"] = row_views(arr["rows"])
         self._arr = arr
         self._n_slots = n_slots
@@ -156,17 +181,25 @@ class SlotCore:
         return self._n_slots
 
     def _arrays_nbytes(self):
-        """Bytes of the arrays this core holds in memory (memory maps excluded)."""
-        arr = self._arr
+        """Bytes of the arrays this core owns (capacity included; adopted arrays excluded)."""
+        borrowed = set(self._adopted) if not self._owned else set()
         seen = set()
         total = 0
-        for name, a in arr.items():
+        for name, a in self._arr.items():
             if name == "views" or not isinstance(a, np.ndarray) or id(a) in seen:
                 continue
             seen.add(id(a))
-            if not is_mapped(a):
+            if name not in borrowed:
                 total += a.nbytes
         return total
+
+    @property
+    def borrowed_nbytes(self):
+        """Bytes of arrays adopted from a saved state (a memory map, or the caller's buffer)
+        and not yet copied."""
+        if self._owned:
+            return 0
+        return sum(int(self._arr[name].nbytes) for name in self._adopted)
 
     def evaluate_filter(self, ops, entries, limit, out=None, loads=None):
         """``(bitset, matches)`` of a compiled filter program over the live slots below
