@@ -9,54 +9,29 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import numpy as np
 
 from . import backend_info, load
+from ._cli_files import check_output_path, read_vectors
 from .errors import BitgraphError
 
+__all__ = ["main", "read_vectors"]
 
-# --------------------------------------------------------------------------- vector files
 
-def read_vectors(path: str | os.PathLike[str]) -> np.ndarray:
-    """Reads a 2-D float matrix from ``.npy`` or ``.fvecs`` (int32 dim + float32 values per row).
-
-    Raises click.BadParameter with the reason when the file is not a readable matrix.
-    """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        try:
-            arr = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise click.BadParameter(f"{p}: not a readable .npy file ({e})") from e
-    elif suffix == ".fvecs":
-        raw = np.fromfile(p, dtype=np.int32)
-        if raw.size == 0:
-            raise click.BadParameter(f"{p}: empty .fvecs file")
-        dim = int(raw[0])
-        if dim <= 0 or raw.size % (dim + 1) != 0:
-            raise click.BadParameter(f"{p}: not an .fvecs file (first dim {dim}, "
-                                     f"{raw.size * 4} bytes)")
-        rows = raw.reshape(-1, dim + 1)
-        if not (rows[:, 0] == dim).all():
-            raise click.BadParameter(f"{p}: rows of different dimensions")
-        arr = rows[:, 1:].view(np.float32)
+def _fail(context: str, e: Exception) -> NoReturn:
+    """Re-raises a library or OS error as a one-line click error: ``context: reason``."""
+    if isinstance(e, OSError) and not isinstance(e, BitgraphError):
+        where = f" ({e.filename})" if e.filename else ""
+        reason = f"{e.strerror or e}{where}"
     else:
-        raise click.BadParameter(f"{p}: expected a .npy or .fvecs file")
-    if arr.ndim != 2:
-        raise click.BadParameter(f"{p}: expected a 2-D matrix, got shape {arr.shape}")
-    return arr
-
-
-def _fail(e: Exception) -> None:
-    raise click.ClickException(f"{type(e).__name__}: {e}") from e
+        reason = str(e)
+    raise click.ClickException(f"{context}: {reason} [{type(e).__name__}]") from e
 
 
 # --------------------------------------------------------------------------- commands
@@ -79,6 +54,9 @@ def info(as_json: bool) -> None:
         click.echo(f"{key:>10}: {value}")
 
 
+_POSITIVE = click.IntRange(min=1)
+
+
 @main.command()
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.argument("index_path", type=click.Path(dir_okay=False))
@@ -87,20 +65,26 @@ def info(as_json: bool) -> None:
               show_default=True)
 @click.option("--storage", type=click.Choice(["float32", "float16", "int8"]), default="float32",
               show_default=True)
-@click.option("-M", "M", type=int, default=16, show_default=True, help="HNSW links per node")
-@click.option("--ef-construction", type=int, default=200, show_default=True)
-@click.option("--threads", type=int, default=None, help="worker threads (default: all cores)")
+@click.option("-M", "M", type=click.IntRange(min=2), default=16, show_default=True,
+              help="HNSW links per node")
+@click.option("--ef-construction", type=_POSITIVE, default=200, show_default=True)
+@click.option("--threads", type=_POSITIVE, default=None,
+              help="worker threads (default: all cores)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--force", is_flag=True,
+              help="overwrite INDEX_PATH if it exists (without it, build refuses)")
 def build(vectors: str, index_path: str, kind: str, metric: str, storage: str, M: int,
-          ef_construction: int, threads: int | None, progress: bool) -> None:
+          ef_construction: int, threads: int | None, progress: bool, force: bool) -> None:
     """Build an index over VECTORS (.npy or .fvecs) and save it to INDEX_PATH.
 
-    Vector i gets id i.
+    Vector i gets id i. INDEX_PATH's directory must exist; an existing INDEX_PATH is only
+    replaced with --force. Both are checked before the build starts.
     """
     from .flat import FlatIndex
     from .hnsw import HNSWIndex
 
-    data = read_vectors(vectors)
+    out = check_output_path(index_path, "INDEX_PATH", force=force)
+    data = read_vectors(vectors, "VECTORS")
     try:
         if kind == "hnsw":
             index: Any = HNSWIndex(data.shape[1], metric=metric, M=M,
@@ -110,44 +94,53 @@ def build(vectors: str, index_path: str, kind: str, metric: str, storage: str, M
         start = time.perf_counter()
         index.add(data, threads=threads, progress=progress)
         elapsed = time.perf_counter() - start
-        index.save(index_path)
-    except BitgraphError as e:
-        _fail(e)
-    click.echo(f"built {index!r} in {elapsed:.1f} s -> {index_path}")
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot build the index from {vectors}", e)
+    try:
+        index.save(out)
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot save the index to {out}", e)
+    click.echo(f"built {index!r} in {elapsed:.1f} s -> {out}")
 
 
 @main.command()
 @click.argument("index_path", type=click.Path(exists=True, dir_okay=False))
 @click.argument("queries", type=click.Path(exists=True, dir_okay=False))
-@click.option("-k", type=int, default=10, show_default=True, help="neighbours per query")
-@click.option("--ef", type=int, default=None, help="search breadth (default max(64, k))")
-@click.option("--threads", type=int, default=None)
+@click.option("-k", type=_POSITIVE, default=10, show_default=True, help="neighbours per query")
+@click.option("--ef", type=_POSITIVE, default=None, help="search breadth (default max(64, k))")
+@click.option("--threads", type=_POSITIVE, default=None)
 @click.option("--mmap", is_flag=True, help="memory-map the index instead of reading it")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="write ids and distances to this .npz")
-@click.option("--show", type=int, default=5, show_default=True,
+              help="write ids and distances to this .npz file (replaced if it exists)")
+@click.option("--show", type=click.IntRange(min=0), default=5, show_default=True,
               help="queries to print (0: none)")
 def search(index_path: str, queries: str, k: int, ef: int | None, threads: int | None,
            mmap: bool, out: str | None, show: int) -> None:
     """Search the saved index at INDEX_PATH for the QUERIES (.npy or .fvecs)."""
-    q = read_vectors(queries)
+    out_path = check_output_path(out, "--out") if out else None
+    q = read_vectors(queries, "QUERIES")
     try:
         index = load(index_path, mmap=mmap)
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot load the index {index_path}", e)
+    try:
         start = time.perf_counter()
         res = index.search(q, k, ef=ef, threads=threads)
         elapsed = time.perf_counter() - start
-    except BitgraphError as e:
-        _fail(e)
-    except OSError as e:
-        _fail(e)
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot search {index_path} for {queries}", e)
     click.echo(f"{len(q)} queries in {elapsed:.3f} s ({len(q) / max(elapsed, 1e-9):,.0f} QPS)")
     for i in range(min(show, len(q))):
         pairs = ", ".join(f"{int(j)}:{float(d):.4g}"
                           for j, d in zip(res.ids[i], res.distances[i]) if j >= 0)
         click.echo(f"query {i}: {pairs}")
-    if out:
-        np.savez(out, ids=res.ids, distances=res.distances)
-        click.echo(f"results -> {out}")
+    if out_path is not None:
+        try:
+            with open(out_path, "wb") as f:     # a file object: numpy adds no ".npz"
+                np.savez(f, ids=res.ids, distances=res.distances)
+        except OSError as e:
+            _fail(f"cannot write the results to {out_path}", e)
+        click.echo(f"results -> {out_path}")
 
 
 def _import_bench() -> Any:
