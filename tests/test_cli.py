@@ -287,6 +287,46 @@ def test_flat_build_and_search_work(tmp_path, vectors):
     assert result.exit_code == 0 and "query 0: 0:" in result.output
 
 
+# --------------------------------------------------------------------------- bench options
+
+@pytest.fixture()
+def fake_suite(monkeypatch):
+    """bench.run_suite.run_suite replaced by a recorder: no benchmark runs."""
+    run_suite = cli._import_bench()
+    calls: list[dict] = []
+
+    def record(**kwargs):
+        calls.append(kwargs)
+        return {"meta": {"skipped": {}}, "rows": [], "tables": {"t": "a table"}, "out": None,
+                "plot": None}
+    monkeypatch.setattr(run_suite, "run_suite", record)
+    return calls
+
+
+def test_bench_defaults_to_three_interleaved_repeats(fake_suite):
+    result = _run("bench")
+    assert result.exit_code == 0, result.output
+    assert fake_suite[0]["repeats"] == 3 and "a table" in result.output
+
+
+def test_bench_full_keeps_explicit_options(fake_suite):
+    assert _run("bench", "--full", "--repeats", "5").exit_code == 0
+    assert _run("bench", "--full").exit_code == 0
+    explicit, full = fake_suite
+    assert explicit["repeats"] == 5 and explicit["max_base"] is None
+    assert full["repeats"] == 3 and full["libs"] == "all" and full["efs"] is None
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--ef", "16,x"], "'--ef'"), (["--ef", "0"], "'--ef'"), (["--libs", "nope"], "nope"),
+    (["--threads", "0"], "'--threads'"), (["--dataset", "nope"], "'--dataset'"),
+    (["--repeats", "0"], "'--repeats'"), (["--out", "/no/such/dir/r.json"], "does not exist"),
+])
+def test_bench_bad_options_fail_before_running(fake_suite, args, needle):
+    _assert_clean_error(_run("bench", *args), needle, code=2)
+    assert not fake_suite
+
+
 # --------------------------------------------------------------------------- console script
 
 def _console_script() -> str:

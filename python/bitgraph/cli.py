@@ -161,46 +161,92 @@ def _import_bench() -> Any:
     return run_suite
 
 
+def _int_list(text: str, what: str) -> list[int]:
+    """"16,32,64" -> [16, 32, 64]; BadParameter naming ``what`` unless all are ints >= 1."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected a comma list of integers >= 1, got {text!r}",
+                                 param_hint=what)
+    return values
+
+
+def _check_bench_options(run_suite: Any, dataset: str | None, libs: str,
+                         threads: str) -> None:
+    """Checks the options run_suite would only reject after loading the data."""
+    if dataset is not None and dataset not in run_suite.dataset_names():
+        raise click.BadParameter(f"expected one of {', '.join(run_suite.dataset_names())}, "
+                                 f"got {dataset!r}", param_hint="'--dataset'")
+    for parse, value, hint in ((run_suite.parse_libs, libs, "'--libs'"),
+                               (run_suite.parse_threads, threads, "'--threads'")):
+        try:
+            parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from e
+
+
+# `bitgraph bench --full` replaces these defaults (options given explicitly are kept)
+_FULL = dict(libs="all", threads="1,all", repeats=3, max_base=0, max_queries=0,
+             latency_queries=1000, ef=None)
+DEFAULT_BENCH_LIBS = "bitgraph-f32,bitgraph-f16,bitgraph-bin4,faiss-hnsw,hnswlib,usearch"
+
+
 @main.command()
 @click.option("--dataset", default=None,
-              help="glove-50-angular | clustered-128-l2 | clustered-small "
+              help="glove-50-angular | clustered-128-l2 | clustered-small | text-like-384 "
+                   "| text-like-small "
                    "(default: GloVe when installed, else clustered-128-l2)")
-@click.option("--libs", default="bitgraph-f32,bitgraph-f16,bitgraph-bin4,faiss-hnsw,hnswlib,usearch",
-              show_default=True, help="comma list of libraries, or 'all'")
+@click.option("--libs", default=DEFAULT_BENCH_LIBS, show_default=True,
+              help="comma list of libraries, or 'all' (the labels are explained in the output)")
 @click.option("--threads", default="1", show_default=True, help="e.g. '1,all'")
-@click.option("--ef", default="16,24,32,48,64,96,128,192,256,384", show_default=True)
-@click.option("--max-base", type=int, default=100_000, show_default=True,
+@click.option("--ef", default="16,24,32,48,64,96,128,192,256,384", show_default=True,
+              help="comma list of search ef values swept per library")
+@click.option("--max-base", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="base vectors to index (0: the whole dataset)")
-@click.option("--max-queries", type=int, default=2_000, show_default=True,
+@click.option("--max-queries", type=click.IntRange(min=0), default=2_000, show_default=True,
               help="queries (0: all)")
-@click.option("--repeats", type=int, default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="interleaved runs of the sweep; QPS is the median over them "
+                   "(1: a single, noisy run)")
 @click.option("--full", is_flag=True,
-              help="the full protocol: whole dataset, threads 1,all, 3 repeats, all libraries")
-@click.option("--out", default=None, help="JSON path (the PNG plot is written beside it)")
+              help="the full protocol: whole dataset, threads 1,all, all libraries, 1,000 "
+                   "latency queries (options given explicitly are kept)")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="JSON path (the PNG plot is written beside it)")
 def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
           max_queries: int, repeats: int, full: bool, out: str | None) -> None:
     """The main job: build bitgraph and its peers on the default data, print recall@10 and
     QPS side by side, and save the recall-QPS plot.
 
-    The default is a quick run (100k base vectors, 2,000 queries, 1 thread, a few minutes);
-    --full runs the protocol of bench/README.md.
+    The default is a quick run (100k base vectors, 2,000 queries, 1 thread, the median of 3
+    interleaved runs, a few minutes); --full runs the protocol of bench/README.md. Progress
+    goes to stderr, the tables to stdout.
     """
     run_suite = _import_bench()
-    efs = [int(x) for x in ef.split(",") if x.strip()]
-    kwargs: dict[str, Any] = dict(dataset=dataset, libs=libs, threads=threads, efs=efs,
-                                  repeats=repeats, max_base=max_base or None,
-                                  max_queries=max_queries or None, latency_queries=500,
-                                  out=out, plot=True)
+    given: dict[str, Any] = dict(libs=libs, threads=threads, ef=ef, max_base=max_base,
+                                 max_queries=max_queries, repeats=repeats,
+                                 latency_queries=500)
     if full:
-        kwargs.update(libs="all", threads="1,all", repeats=3, max_base=None, max_queries=None,
-                      latency_queries=1000, efs=None)
-    res = run_suite.run_suite(**kwargs)
-    for table in res["tables"].values():
-        click.echo(table + "\n")
-    for name, why in res["meta"]["skipped"].items():
-        click.echo(f"skipped {name}: {why}")
-    if res["out"]:
-        click.echo(f"results: {res['out']}" + (f"\nplot: {res['plot']}" if res["plot"] else ""))
+        ctx = click.get_current_context()
+        for name, value in _FULL.items():
+            if (name not in ctx.params
+                    or ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT):
+                given[name] = value
+    _check_bench_options(run_suite, dataset, given["libs"], given["threads"])
+    efs = None if given["ef"] is None else _int_list(given["ef"], "'--ef'")
+    if out:
+        check_output_path(out, "--out")
+    try:
+        res = run_suite.run_suite(
+            dataset=dataset, libs=given["libs"], threads=given["threads"], efs=efs,
+            repeats=given["repeats"], max_base=given["max_base"] or None,
+            max_queries=given["max_queries"] or None,
+            latency_queries=given["latency_queries"], out=out, plot=True)
+    except OSError as e:
+        _fail("bitgraph bench failed", e)
+    run_suite.print_run(res, echo=click.echo)
 
 
 if __name__ == "__main__":
