@@ -1,5 +1,6 @@
-"""Binary-index benchmark (shared/specs/binary.md): binarizer quality, then binary indexes
-(bitgraph BinaryIndex flat / HNSW) against bitgraph's float HNSW and faiss on the same codes.
+"""Binary-index benchmark (protocol: bench/README.md, "Binary indexes"): binarizer quality,
+then binary indexes (bitgraph BinaryIndex flat / HNSW) against bitgraph's float HNSW and faiss
+on the same codes.
 
     python -m bench.binary                                   # text-like-384, everything
     python -m bench.binary --dataset glove-50-angular
@@ -526,8 +527,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--code-dim", type=int, default=None, help="bits per plane (default dim)")
     p.add_argument("--fixed", action="store_true", help="part 2 uses the fixed binarizer")
     p.add_argument("--fit-sample", type=int, default=0,
-                   help="rows the binarizers are fitted on (0 = the whole base, as the spec's "
-                        "'fit on 200k x 384 in under 5 minutes' target; the library may "
+                   help="rows the binarizers are fitted on (0 = the whole base: the target "
+                        "is a fit on 200k x 384 in under 5 minutes; the library may "
                         "subsample)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds (median)")

@@ -18,14 +18,14 @@ def float_list(s: str) -> list[float]:
     return [float(x) for x in s.split(",") if x.strip()]
 
 
-def print_run(res: dict) -> None:
-    """Prints a suite's tables, skipped libraries and output paths."""
+def print_run(res: dict, echo: Callable[[str], None] = print) -> None:
+    """Prints a suite's tables, skipped libraries and output paths with ``echo``."""
     for table in res["tables"].values():
-        print(table + "\n")
+        echo(table + "\n")
     for name, why in res["meta"]["skipped"].items():
-        print(f"skipped {name}: {why}")
+        echo(f"skipped {name}: {why}")
     if res["out"]:
-        print(f"results: {res['out']}" + (f"  plot: {res['plot']}" if res["plot"] else ""))
+        echo(f"results: {res['out']}" + (f"  plot: {res['plot']}" if res["plot"] else ""))
 
 
 def reprint_main(description: str, tables: Callable, plot_rows: Callable,

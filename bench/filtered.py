@@ -1,6 +1,6 @@
-"""Filtered k-NN search benchmark (shared/specs/filtered-search.md): recall@10 and QPS across
-selectivities from 100% down to 0.1%, uncorrelated and cluster-correlated filters, multi-label
-and numeric range, for bitgraph and its peers in one process.
+"""Filtered k-NN search benchmark (protocol: bench/README.md, "Filtered search"): recall@10
+and QPS across selectivities from 100% down to 0.1%, uncorrelated and cluster-correlated
+filters, multi-label and numeric range, for bitgraph and its peers in one process.
 
     python -m bench.filtered                                   # glove-50-angular, all workloads
     python -m bench.filtered --threads 1 --base-limit 20000 --queries 200      # quick

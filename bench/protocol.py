@@ -39,6 +39,8 @@ def rotated(items: list, shift: int) -> list:
 
 def build(algo: BaseANN, ds: Dataset, threads: int, log: Log = _stderr) -> dict:
     """Fit ``algo`` on the base with ``threads`` threads; return the build row."""
+    log(f"[build] building {algo.name} on {len(ds.base):,} x {ds.dim} "
+        f"({threads} thread{'s' if threads != 1 else ''}) ...")
     rss0 = settled_rss()
     algo.set_threads(threads)
     t0 = time.perf_counter()
@@ -52,8 +54,8 @@ def build(algo: BaseANN, ds: Dataset, threads: int, log: Log = _stderr) -> dict:
            "bytes_per_vector": nbytes / len(ds.base), "rss_growth_bytes": rss1 - rss0,
            **algo.memory_extra(),
            "n_base": int(len(ds.base)), "dim": ds.dim}
-    log(f"[build] {algo.name:14s} {build_s:8.2f} s  {nbytes / 2**20:8.1f} MiB "
-        f"({row['bytes_per_vector']:.0f} B/vec)  RSS +{(rss1 - rss0) / 2**20:.1f} MiB")
+    log(f"[build] {algo.name} done in {build_s:.1f} s: {nbytes / 2**20:.1f} MiB "
+        f"({row['bytes_per_vector']:.0f} B/vector), RSS +{(rss1 - rss0) / 2**20:.1f} MiB")
     return row
 
 
@@ -86,6 +88,7 @@ def sweep(algos: list[BaseANN], ds: Dataset, threads: int, efs: list[int], k: in
         a.batch_query(Q[: min(len(Q), 200)], k)
     for r in range(repeats):
         for a in rotated(algos, r):
+            t_lib = time.perf_counter()
             a.set_threads(threads)
             for ef in points[a.name]:
                 a.set_query_arguments(ef)
@@ -96,8 +99,11 @@ def sweep(algos: list[BaseANN], ds: Dataset, threads: int, efs: list[int], k: in
                 if key not in recalls:
                     recalls[key] = (recall_at_k(ids, ds.gt, ds.base, Q, ds.metric, k),
                                     id_recall_at_k(ids, ds.gt, k))
-            done = ", ".join(f"{e}:{len(Q) / walls[(a.name, e)][-1]:.0f}" for e in points[a.name])
-            log(f"[t={threads} round {r + 1}/{repeats}] {a.name:14s} QPS {done}")
+            rec = [recalls[(a.name, e)][0] for e in points[a.name]]
+            qps = [len(Q) / walls[(a.name, e)][-1] for e in points[a.name]]
+            log(f"[threads={threads} run {r + 1}/{repeats}] {a.name:14s} "
+                f"{len(qps)} point(s) in {time.perf_counter() - t_lib:.1f} s: recall@{k} "
+                f"{min(rec):.3f}-{max(rec):.3f}, QPS {min(qps):,.0f}-{max(qps):,.0f}")
     rows = []
     for a in algos:
         for ef in points[a.name]:

@@ -3,7 +3,8 @@
 Per thread setting: per library, the best QPS among points with recall@10 >= 0.90 / 0.95 /
 0.99, build time (all cores), bytes per vector, and the ratio of the library's best QPS to the
 best peer's (best non-bitgraph library, exact baselines included) at each level. A second table
-gives single-query latency and memory.
+gives single-query latency and memory; :func:`sweep_table` shows every ef with its recall@10
+and QPS.
 """
 from __future__ import annotations
 
@@ -68,6 +69,35 @@ def qps_table(rows: list[dict], threads: int) -> str:
     return "\n".join(lines) + f"\n\nBest peer — {foot}."
 
 
+def sweep_table(rows: list[dict], threads: int) -> str:
+    """The ef sweep at one thread setting as a markdown table: a row per ef, a column per
+    library, each cell ``recall@10 / QPS`` (exact baselines: one "exact" row)."""
+    search = [r for r in rows if r["kind"] == "search" and r["threads"] == threads]
+    libs = [lib for lib in _libraries(rows) if any(r["library"] == lib for r in search)]
+    cell = {(r["library"], r["ef"]): r for r in search}
+    efs = sorted({r["ef"] for r in search if r["ef"] is not None})
+    if any(r["ef"] is None for r in search):
+        efs.append(None)
+    head = ["ef"] + libs
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for ef in efs:
+        cells = ["exact" if ef is None else str(ef)]
+        for lib in libs:
+            r = cell.get((lib, ef))
+            cells.append("—" if r is None else f"{r['recall']:.3f} / {r['qps']:,.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def runs_phrase(repeats: int | None) -> str:
+    """How a QPS figure was obtained: "median of N interleaved runs" or a single-run warning."""
+    if repeats is None:
+        return "median of ? runs"
+    if repeats == 1:
+        return "a single run (--repeats 1), not a median: noisy"
+    return f"median of {repeats} interleaved runs"
+
+
 def latency_table(rows: list[dict]) -> str:
     """Single-query latency (1 thread) and memory per library."""
     builds = {r["library"]: r for r in rows if r["kind"] == "build"}
@@ -96,8 +126,8 @@ def tables(rows: list[dict], meta: dict | None = None) -> dict[str, str]:
     size = (f"{ds.get('n_base', 0):,} x {ds.get('dim', '?')}, "
             f"{ds.get('n_queries', 0):,} queries") if ds else ""
     for t in sorted({r["threads"] for r in rows if r["kind"] == "search"}):
-        out[f"threads={t}"] = (f"### {title} ({size}): threads={t}, k=10, batch QPS "
-                               f"(median of {(meta or {}).get('repeats', '?')})\n\n"
+        out[f"threads={t}"] = (f"### {title} ({size}): threads={t}, k=10, batch QPS, "
+                               f"{runs_phrase((meta or {}).get('repeats'))}\n\n"
                                + qps_table(rows, t))
     if any(r["kind"] == "latency" for r in rows):
         out["latency"] = (f"### {title}: single-query latency (1 thread, "

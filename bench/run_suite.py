@@ -24,7 +24,7 @@ if __package__ in (None, ""):                     # run as a file: make "bench" 
 
 import numpy as np
 
-from bench import protocol, report
+from bench import protocol, summary
 from bench.cli_common import int_list, print_run
 from bench.adapters import ADAPTERS, DEFAULT_LIBS, available, make_adapter
 from bench.datasets import dataset_names, default_dataset_name, load_dataset
@@ -91,6 +91,12 @@ def run_suite(dataset: str | None = None, libs: str | list | None = None,
               out: str | Path | None | bool = None, plot: bool = False, log=_log) -> dict:
     """Run the suite and return ``{"meta", "rows", "tables", "out", "plot"}``.
 
+    Progress goes to ``log`` (stderr by default): a line before and after each library's
+    build, one per library per run of the sweep. ``tables`` (printed by the callers, in order):
+    the legend of the library labels, the ef sweep (recall@10 / QPS) per thread setting, the
+    best-QPS tables, latency, and the headline ratios (median of the ``repeats`` interleaved
+    runs, see :mod:`bench.summary`).
+
     ``out``: JSON path (None: ``bench/results/<dataset>[-b<max_base>][-q<max_queries>].json``;
     ``False``: do not write). ``plot``: also write the Pareto PNG next to the JSON.
     """
@@ -101,8 +107,10 @@ def run_suite(dataset: str | None = None, libs: str | list | None = None,
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
 
+    log(f"[data] loading {dataset} (exact ground truth: computed once, then cached) ...")
     ds = load_dataset(dataset, cache_dir=cache_dir, max_base=max_base, max_queries=max_queries)
-    log(f"[data] {ds.describe()}")
+    log(f"[data] {ds.name}: {len(ds.base):,} x {ds.dim} base vectors, {len(ds.queries):,} "
+        f"queries, metric {ds.metric}")
 
     algos, skipped = [], {}
     for name in parse_libs(libs):
@@ -124,6 +132,8 @@ def run_suite(dataset: str | None = None, libs: str | list | None = None,
             log(f"[skip] {a.name}: {skipped[a.name]}")
             a.close()
     for t in thread_list:
+        log(f"[sweep] threads={t}: {repeats} interleaved run(s) of {len(built)} libraries x "
+            f"{len(efs)} ef values, {len(ds.queries):,} queries per point ...")
         rows += protocol.sweep(built, ds, t, efs, k, repeats, min_time=min_time, log=log)
     if latency_queries > 0 and built:
         rows += protocol.latency(built, ds, rows, k, n=latency_queries, target=latency_recall,
@@ -135,6 +145,7 @@ def run_suite(dataset: str | None = None, libs: str | list | None = None,
             "build_threads": all_cores(), "repeats": repeats, "min_time": min_time,
             "latency_queries": min(latency_queries, len(ds.queries)),
             "latency_recall": latency_recall, "libraries": [a.name for a in built],
+            "legend": {a.name: a.describe() for a in built},
             "versions": {r["library"]: r["version"] for r in rows if r["kind"] == "build"},
             "skipped": skipped,
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -143,7 +154,7 @@ def run_suite(dataset: str | None = None, libs: str | list | None = None,
                         "numpy": np.__version__},
             **_git_commit(), "argv": sys.argv, "wall_s": None}
     meta["wall_s"] = time.perf_counter() - t_start
-    tabs = report.tables(rows, meta)
+    tabs = summary.console_tables(rows, meta)
 
     result = {"meta": meta, "rows": rows, "tables": tabs, "out": None, "plot": None}
     if out is not False:

@@ -49,6 +49,10 @@ class BaseANN:
     def version(self) -> str:
         return "?"
 
+    def describe(self) -> str:
+        """One line saying what this label measures (the legend of the printed tables)."""
+        return self.name
+
     # --- verbs ----------------------------------------------------------------------
     def set_threads(self, threads: int) -> None:
         self.threads = int(threads)

@@ -67,6 +67,13 @@ class BitgraphHNSW(_BitgraphBase):
 
     family = "bitgraph"
 
+    def describe(self) -> str:
+        what = {"float32": "vectors stored as float32",
+                "float16": "vectors stored as float16 (half the memory of float32)",
+                "int8": "vectors stored as int8 (a quarter of float32)"}[self.storage]
+        backend = f", {self.backend} backend" if self.backend else ""
+        return f"bitgraph HNSWIndex, {what}{backend}"
+
     def params(self) -> dict:
         extra = {"backend": self.backend} if self.backend else {}
         return {**super().params(), "storage": self.storage, **extra}
@@ -97,6 +104,9 @@ class BitgraphFlat(_BitgraphBase):
     family = "bitgraph-flat"
     is_graph = False
 
+    def describe(self) -> str:
+        return "bitgraph FlatIndex: exact brute-force scan (one point, no ef)"
+
     def _make_index(self):
         return self._bg.FlatIndex(self.dim, metric=self.metric)
 
@@ -126,6 +136,15 @@ class BitgraphBinaryHNSW(_BitgraphBase):
     @property
     def name(self) -> str:
         return f"bitgraph-bin{self.bits}"
+
+    def describe(self) -> str:
+        how = ("learned" if self.learned
+               else "fixed, not learned: centre + random rotation + sign")
+        return (f"bitgraph BinaryIndex: HNSW graph over binary codes, {self.bits} bits per "
+                f"dimension ({self.bits} residual planes of {self.dim} bits, {how}); the "
+                f"best {self.oversample:g} x k by code distance re-ranked with float32 vectors "
+                f"memory-mapped from disk (an ef below {self.oversample:g} x k acts as "
+                f"{self.oversample:g} x k)")
 
     def params(self) -> dict:
         return {**super().params(), "bits_per_dim": self.bits, "learned": self.learned,

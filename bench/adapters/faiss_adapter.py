@@ -59,6 +59,11 @@ class FaissHNSW(_FaissBase):
 
     family = "faiss-hnsw"
 
+    def describe(self) -> str:
+        return ("faiss IndexHNSWFlat, float32 vectors"
+                + (" (cosine: inner product on normalised vectors)" if self.metric == "cosine"
+                   else ""))
+
     def _make_index(self):
         faiss = self._faiss
         mt = faiss.METRIC_INNER_PRODUCT if self.metric == "cosine" else faiss.METRIC_L2
@@ -76,6 +81,10 @@ class FaissFlat(_FaissBase):
 
     family = "faiss-flat"
     is_graph = False
+
+    def describe(self) -> str:
+        kind = "IndexFlatIP on normalised vectors" if self.metric == "cosine" else "IndexFlatL2"
+        return f"faiss {kind}: exact brute-force scan (one point, no ef)"
 
     def _make_index(self):
         faiss = self._faiss

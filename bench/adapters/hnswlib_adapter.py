@@ -32,6 +32,10 @@ class Hnswlib(BaseANN):
         self._hnswlib = hnswlib
         self.index = None
 
+    def describe(self) -> str:
+        space = "cosine" if self.metric == "cosine" else "l2"
+        return f'hnswlib Index(space="{space}"), float32 vectors'
+
     def version(self) -> str:
         return getattr(self._hnswlib, "__version__", "0.8")
 

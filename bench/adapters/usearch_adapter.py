@@ -39,6 +39,10 @@ class Usearch(BaseANN):
             return "l2sq"
         return "cos" if self.native_cos else "ip"
 
+    def describe(self) -> str:
+        on = "raw" if self.native_cos or self.metric == "l2" else "normalised"
+        return f'usearch Index, f32 vectors, metric "{self._metric()}" on {on} vectors'
+
     def params(self) -> dict:
         return {**super().params(), "metric": self._metric()}
 

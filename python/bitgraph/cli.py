@@ -9,54 +9,29 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import numpy as np
 
 from . import backend_info, load
+from ._cli_files import check_output_path, read_vectors
 from .errors import BitgraphError
 
+__all__ = ["main", "read_vectors"]
 
-# --------------------------------------------------------------------------- vector files
 
-def read_vectors(path: str | os.PathLike[str]) -> np.ndarray:
-    """Reads a 2-D float matrix from ``.npy`` or ``.fvecs`` (int32 dim + float32 values per row).
-
-    Raises click.BadParameter with the reason when the file is not a readable matrix.
-    """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        try:
-            arr = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise click.BadParameter(f"{p}: not a readable .npy file ({e})") from e
-    elif suffix == ".fvecs":
-        raw = np.fromfile(p, dtype=np.int32)
-        if raw.size == 0:
-            raise click.BadParameter(f"{p}: empty .fvecs file")
-        dim = int(raw[0])
-        if dim <= 0 or raw.size % (dim + 1) != 0:
-            raise click.BadParameter(f"{p}: not an .fvecs file (first dim {dim}, "
-                                     f"{raw.size * 4} bytes)")
-        rows = raw.reshape(-1, dim + 1)
-        if not (rows[:, 0] == dim).all():
-            raise click.BadParameter(f"{p}: rows of different dimensions")
-        arr = rows[:, 1:].view(np.float32)
+def _fail(context: str, e: Exception) -> NoReturn:
+    """Re-raises a library or OS error as a one-line click error: ``context: reason``."""
+    if isinstance(e, OSError) and not isinstance(e, BitgraphError):
+        where = f" ({e.filename})" if e.filename else ""
+        reason = f"{e.strerror or e}{where}"
     else:
-        raise click.BadParameter(f"{p}: expected a .npy or .fvecs file")
-    if arr.ndim != 2:
-        raise click.BadParameter(f"{p}: expected a 2-D matrix, got shape {arr.shape}")
-    return arr
-
-
-def _fail(e: Exception) -> None:
-    raise click.ClickException(f"{type(e).__name__}: {e}") from e
+        reason = str(e)
+    raise click.ClickException(f"{context}: {reason} [{type(e).__name__}]") from e
 
 
 # --------------------------------------------------------------------------- commands
@@ -79,6 +54,9 @@ def info(as_json: bool) -> None:
         click.echo(f"{key:>10}: {value}")
 
 
+_POSITIVE = click.IntRange(min=1)
+
+
 @main.command()
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.argument("index_path", type=click.Path(dir_okay=False))
@@ -87,20 +65,26 @@ def info(as_json: bool) -> None:
               show_default=True)
 @click.option("--storage", type=click.Choice(["float32", "float16", "int8"]), default="float32",
               show_default=True)
-@click.option("-M", "M", type=int, default=16, show_default=True, help="HNSW links per node")
-@click.option("--ef-construction", type=int, default=200, show_default=True)
-@click.option("--threads", type=int, default=None, help="worker threads (default: all cores)")
+@click.option("-M", "M", type=click.IntRange(min=2), default=16, show_default=True,
+              help="HNSW links per node")
+@click.option("--ef-construction", type=_POSITIVE, default=200, show_default=True)
+@click.option("--threads", type=_POSITIVE, default=None,
+              help="worker threads (default: all cores)")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--force", is_flag=True,
+              help="overwrite INDEX_PATH if it exists (without it, build refuses)")
 def build(vectors: str, index_path: str, kind: str, metric: str, storage: str, M: int,
-          ef_construction: int, threads: int | None, progress: bool) -> None:
+          ef_construction: int, threads: int | None, progress: bool, force: bool) -> None:
     """Build an index over VECTORS (.npy or .fvecs) and save it to INDEX_PATH.
 
-    Vector i gets id i.
+    Vector i gets id i. INDEX_PATH's directory must exist; an existing INDEX_PATH is only
+    replaced with --force. Both are checked before the build starts.
     """
     from .flat import FlatIndex
     from .hnsw import HNSWIndex
 
-    data = read_vectors(vectors)
+    out = check_output_path(index_path, "INDEX_PATH", force=force)
+    data = read_vectors(vectors, "VECTORS")
     try:
         if kind == "hnsw":
             index: Any = HNSWIndex(data.shape[1], metric=metric, M=M,
@@ -110,44 +94,53 @@ def build(vectors: str, index_path: str, kind: str, metric: str, storage: str, M
         start = time.perf_counter()
         index.add(data, threads=threads, progress=progress)
         elapsed = time.perf_counter() - start
-        index.save(index_path)
-    except BitgraphError as e:
-        _fail(e)
-    click.echo(f"built {index!r} in {elapsed:.1f} s -> {index_path}")
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot build the index from {vectors}", e)
+    try:
+        index.save(out)
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot save the index to {out}", e)
+    click.echo(f"built {index!r} in {elapsed:.1f} s -> {out}")
 
 
 @main.command()
 @click.argument("index_path", type=click.Path(exists=True, dir_okay=False))
 @click.argument("queries", type=click.Path(exists=True, dir_okay=False))
-@click.option("-k", type=int, default=10, show_default=True, help="neighbours per query")
-@click.option("--ef", type=int, default=None, help="search breadth (default max(64, k))")
-@click.option("--threads", type=int, default=None)
+@click.option("-k", type=_POSITIVE, default=10, show_default=True, help="neighbours per query")
+@click.option("--ef", type=_POSITIVE, default=None, help="search breadth (default max(64, k))")
+@click.option("--threads", type=_POSITIVE, default=None)
 @click.option("--mmap", is_flag=True, help="memory-map the index instead of reading it")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="write ids and distances to this .npz")
-@click.option("--show", type=int, default=5, show_default=True,
+              help="write ids and distances to this .npz file (replaced if it exists)")
+@click.option("--show", type=click.IntRange(min=0), default=5, show_default=True,
               help="queries to print (0: none)")
 def search(index_path: str, queries: str, k: int, ef: int | None, threads: int | None,
            mmap: bool, out: str | None, show: int) -> None:
     """Search the saved index at INDEX_PATH for the QUERIES (.npy or .fvecs)."""
-    q = read_vectors(queries)
+    out_path = check_output_path(out, "--out") if out else None
+    q = read_vectors(queries, "QUERIES")
     try:
         index = load(index_path, mmap=mmap)
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot load the index {index_path}", e)
+    try:
         start = time.perf_counter()
         res = index.search(q, k, ef=ef, threads=threads)
         elapsed = time.perf_counter() - start
-    except BitgraphError as e:
-        _fail(e)
-    except OSError as e:
-        _fail(e)
+    except (BitgraphError, OSError) as e:
+        _fail(f"cannot search {index_path} for {queries}", e)
     click.echo(f"{len(q)} queries in {elapsed:.3f} s ({len(q) / max(elapsed, 1e-9):,.0f} QPS)")
     for i in range(min(show, len(q))):
         pairs = ", ".join(f"{int(j)}:{float(d):.4g}"
                           for j, d in zip(res.ids[i], res.distances[i]) if j >= 0)
         click.echo(f"query {i}: {pairs}")
-    if out:
-        np.savez(out, ids=res.ids, distances=res.distances)
-        click.echo(f"results -> {out}")
+    if out_path is not None:
+        try:
+            with open(out_path, "wb") as f:     # a file object: numpy adds no ".npz"
+                np.savez(f, ids=res.ids, distances=res.distances)
+        except OSError as e:
+            _fail(f"cannot write the results to {out_path}", e)
+        click.echo(f"results -> {out_path}")
 
 
 def _import_bench() -> Any:
@@ -168,46 +161,92 @@ def _import_bench() -> Any:
     return run_suite
 
 
+def _int_list(text: str, what: str) -> list[int]:
+    """"16,32,64" -> [16, 32, 64]; BadParameter naming ``what`` unless all are ints >= 1."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected a comma list of integers >= 1, got {text!r}",
+                                 param_hint=what)
+    return values
+
+
+def _check_bench_options(run_suite: Any, dataset: str | None, libs: str,
+                         threads: str) -> None:
+    """Checks the options run_suite would only reject after loading the data."""
+    if dataset is not None and dataset not in run_suite.dataset_names():
+        raise click.BadParameter(f"expected one of {', '.join(run_suite.dataset_names())}, "
+                                 f"got {dataset!r}", param_hint="'--dataset'")
+    for parse, value, hint in ((run_suite.parse_libs, libs, "'--libs'"),
+                               (run_suite.parse_threads, threads, "'--threads'")):
+        try:
+            parse(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint=hint) from e
+
+
+# `bitgraph bench --full` replaces these defaults (options given explicitly are kept)
+_FULL = dict(libs="all", threads="1,all", repeats=3, max_base=0, max_queries=0,
+             latency_queries=1000, ef=None)
+DEFAULT_BENCH_LIBS = "bitgraph-f32,bitgraph-f16,bitgraph-bin4,faiss-hnsw,hnswlib,usearch"
+
+
 @main.command()
 @click.option("--dataset", default=None,
-              help="glove-50-angular | clustered-128-l2 | clustered-small "
+              help="glove-50-angular | clustered-128-l2 | clustered-small | text-like-384 "
+                   "| text-like-small "
                    "(default: GloVe when installed, else clustered-128-l2)")
-@click.option("--libs", default="bitgraph-f32,bitgraph-f16,bitgraph-bin4,faiss-hnsw,hnswlib,usearch",
-              show_default=True, help="comma list of libraries, or 'all'")
+@click.option("--libs", default=DEFAULT_BENCH_LIBS, show_default=True,
+              help="comma list of libraries, or 'all' (the labels are explained in the output)")
 @click.option("--threads", default="1", show_default=True, help="e.g. '1,all'")
-@click.option("--ef", default="16,24,32,48,64,96,128,192,256,384", show_default=True)
-@click.option("--max-base", type=int, default=100_000, show_default=True,
+@click.option("--ef", default="16,24,32,48,64,96,128,192,256,384", show_default=True,
+              help="comma list of search ef values swept per library")
+@click.option("--max-base", type=click.IntRange(min=0), default=100_000, show_default=True,
               help="base vectors to index (0: the whole dataset)")
-@click.option("--max-queries", type=int, default=2_000, show_default=True,
+@click.option("--max-queries", type=click.IntRange(min=0), default=2_000, show_default=True,
               help="queries (0: all)")
-@click.option("--repeats", type=int, default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="interleaved runs of the sweep; QPS is the median over them "
+                   "(1: a single, noisy run)")
 @click.option("--full", is_flag=True,
-              help="the full protocol: whole dataset, threads 1,all, 3 repeats, all libraries")
-@click.option("--out", default=None, help="JSON path (the PNG plot is written beside it)")
+              help="the full protocol: whole dataset, threads 1,all, all libraries, 1,000 "
+                   "latency queries (options given explicitly are kept)")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="JSON path (the PNG plot is written beside it)")
 def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
           max_queries: int, repeats: int, full: bool, out: str | None) -> None:
     """The main job: build bitgraph and its peers on the default data, print recall@10 and
     QPS side by side, and save the recall-QPS plot.
 
-    The default is a quick run (100k base vectors, 2,000 queries, 1 thread, a few minutes);
-    --full runs the protocol of bench/README.md.
+    The default is a quick run (100k base vectors, 2,000 queries, 1 thread, the median of 3
+    interleaved runs, a few minutes); --full runs the protocol of bench/README.md. Progress
+    goes to stderr, the tables to stdout.
     """
     run_suite = _import_bench()
-    efs = [int(x) for x in ef.split(",") if x.strip()]
-    kwargs: dict[str, Any] = dict(dataset=dataset, libs=libs, threads=threads, efs=efs,
-                                  repeats=repeats, max_base=max_base or None,
-                                  max_queries=max_queries or None, latency_queries=500,
-                                  out=out, plot=True)
+    given: dict[str, Any] = dict(libs=libs, threads=threads, ef=ef, max_base=max_base,
+                                 max_queries=max_queries, repeats=repeats,
+                                 latency_queries=500)
     if full:
-        kwargs.update(libs="all", threads="1,all", repeats=3, max_base=None, max_queries=None,
-                      latency_queries=1000, efs=None)
-    res = run_suite.run_suite(**kwargs)
-    for table in res["tables"].values():
-        click.echo(table + "\n")
-    for name, why in res["meta"]["skipped"].items():
-        click.echo(f"skipped {name}: {why}")
-    if res["out"]:
-        click.echo(f"results: {res['out']}" + (f"\nplot: {res['plot']}" if res["plot"] else ""))
+        ctx = click.get_current_context()
+        for name, value in _FULL.items():
+            if (name not in ctx.params
+                    or ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT):
+                given[name] = value
+    _check_bench_options(run_suite, dataset, given["libs"], given["threads"])
+    efs = None if given["ef"] is None else _int_list(given["ef"], "'--ef'")
+    if out:
+        check_output_path(out, "--out")
+    try:
+        res = run_suite.run_suite(
+            dataset=dataset, libs=given["libs"], threads=given["threads"], efs=efs,
+            repeats=given["repeats"], max_base=given["max_base"] or None,
+            max_queries=given["max_queries"] or None,
+            latency_queries=given["latency_queries"], out=out, plot=True)
+    except OSError as e:
+        _fail("bitgraph bench failed", e)
+    run_suite.print_run(res, echo=click.echo)
 
 
 if __name__ == "__main__":

@@ -269,6 +269,21 @@ def _weighted_codes(x, params, planes):
     return offsets.weighted_signs(bits, "sdc")
 
 
+def _progress_bar(enabled: bool, total: int) -> Any:
+    """A tqdm bar over the training steps (None when ``enabled`` is false)."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="fit binarizer", unit="step")
+
+
+def _phase(bar: Any, what: str) -> None:
+    """Names the phase of the fit on the bar: the phases before training move no steps."""
+    if bar is not None:
+        bar.set_description(f"fit binarizer: {what}")
+
+
 def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
                 epochs: int | None = None, progress: bool = False,
                 old: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -298,6 +313,9 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
                             "init": "rotation" if old is None else "compatible_with"}
     if n < 20:
         return params, info
+    # progress: one bar step per training step; the phases before it are named on the bar
+    bar = _progress_bar(progress, epochs * max(1, n // ANCHORS))
+    _phase(bar, "mining neighbours")
     nb = mine_neighbours(xs, NEIGHBOURS)
     kn = nb.shape[1]
     # validation: held-out anchors ranked against a large pool (up to VAL_POOL rows of x), so
@@ -321,6 +339,7 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
             sc += _validate(p_, pool, val, truth, planes, old_pool)
         return sc
 
+    _phase(bar, "choosing the start")
     best_score = score(params)
     if old is None:  # data-driven choice of the starting point
         sub, _, vec, k = _spectrum(xs, params["mean"], rng)
@@ -343,6 +362,8 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
     best = {k: np.array(v) for k, v in params.items()}
     best_epoch = 0
     if epochs == 0:
+        if bar is not None:
+            bar.close()
         return params, info
     r0_all = ((xs - params["mean"]) @ params["proj"]).astype(np.float32)
     var0 = float((r0_all ** 2).sum(axis=1).mean()) + 1e-12
@@ -352,11 +373,7 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
     norm = float(reference.plane_weights(planes).sum()) * np.sqrt(m)
     steps = max(1, len(train_ids) // ANCHORS)
     total = epochs * steps
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc="fit binarizer", unit="epoch")
+    _phase(bar, "training")
     losses = []
     step_i = 0
     for epoch in range(epochs):
@@ -427,6 +444,8 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
             grads["log_gamma"] = np.array([dgam], np.float32)
             opt.step(train, grads, lr)
             ep_loss += loss
+            if bar is not None:
+                bar.update(1)
         losses.append(ep_loss / steps)
         cur = dict(params, **{k: train[k] for k in ("phi", "phi_bias", "psi", "psi_bias")})
         sc = score(cur)
@@ -434,8 +453,7 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
             best_score, best_epoch = sc, epoch + 1
             best = {k: np.array(v) for k, v in cur.items()}
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
     if bar is not None:
         bar.close()
     params = best

@@ -1,0 +1,144 @@
+"""What `bitgraph bench` (the README's main job) prints: progress per library build, the ef
+sweep with recall next to QPS, a legend of the library labels, and a headline that says how
+many interleaved runs it is the median of (no timing claims are checked).
+
+    pytest bench/tests/test_bench_output.py -q
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bench import summary
+from bench.adapters import available, make_adapter
+from bench.protocol import build
+from bench.datasets import load_dataset
+from bench.report import sweep_table, tables
+from bench.run_suite import run_suite
+
+
+def _rows(repeats: int) -> tuple[list[dict], dict]:
+    """Hand-made rows: bitgraph-f32 and one peer, two ef points, ``repeats`` runs."""
+    rows = []
+    for lib, bitgraph, speed in (("bitgraph-f32", True, 2.0), ("hnswlib", False, 1.0)):
+        rows.append({"kind": "build", "library": lib, "build_s": 1.0, "bytes_per_vector": 300,
+                     "nbytes": 3000, "rss_growth_bytes": 0, "nbytes_method": "x"})
+        for ef, recall in ((16, 0.91), (64, 0.99)):
+            secs = [100 / (speed * 1000 * (1 + 0.1 * r) / ef * 16) for r in range(repeats)]
+            med = sorted(secs)[len(secs) // 2]
+            rows.append({"kind": "search", "library": lib, "is_bitgraph": bitgraph,
+                         "is_graph": True, "threads": 1, "ef": ef, "recall": recall,
+                         "qps": 100 / med, "seconds_runs": secs, "n_queries": 100})
+    rows.append({"kind": "search", "library": "faiss-flat", "is_bitgraph": False,
+                 "is_graph": False, "threads": 1, "ef": None, "recall": 1.0, "qps": 10.0,
+                 "seconds_runs": [10.0] * repeats, "n_queries": 100})
+    meta = {"repeats": repeats, "dataset": {"name": "toy", "n_base": 1000, "dim": 8,
+                                            "n_queries": 100},
+            "legend": {"bitgraph-f32": "bitgraph HNSWIndex, float32", "hnswlib": "hnswlib"}}
+    return rows, meta
+
+
+def test_sweep_table_has_recall_and_qps_per_ef():
+    rows, _ = _rows(3)
+    text = sweep_table(rows, 1)
+    lines = text.splitlines()
+    assert lines[0] == "| ef | bitgraph-f32 | hnswlib | faiss-flat |"
+    assert lines[2].startswith("| 16 | 0.910 / ") and lines[3].startswith("| 64 | 0.990 / ")
+    assert lines[4].startswith("| exact | — | — | 1.000 / 10 |")
+
+
+def test_headline_says_median_of_n_interleaved_runs():
+    rows, meta = _rows(3)
+    text = summary.headline(rows, meta)
+    assert "median of 3 interleaved runs" in text
+    line = next(x for x in text.splitlines() if "bitgraph-f32:" in x)
+    assert "2.00x [" in line                       # 2x the peer in every run: range shown
+    assert "best peer:" in text and "hnswlib" in text
+    assert "median of 3 interleaved runs" in tables(rows, meta)["threads=1"]
+
+
+def test_single_run_headline_says_so():
+    rows, meta = _rows(1)
+    text = summary.headline(rows, meta)
+    assert "single run" in text and "median of" not in text and "--repeats 3" in text
+    assert "single run" in tables(rows, meta)["threads=1"]
+
+
+def test_console_tables_order_and_legend():
+    rows, meta = _rows(3)
+    out = summary.console_tables(rows, meta)
+    assert list(out) == ["legend", "sweep threads=1", "threads=1", "headline"]
+    assert "bitgraph-f32  bitgraph HNSWIndex, float32" in out["legend"]
+    assert "M = 16, ef_construction = 200" in out["legend"]
+
+
+@pytest.mark.parametrize("name", ["bitgraph-f32", "bitgraph-f16", "bitgraph-bin4",
+                                  "faiss-hnsw", "hnswlib", "usearch", "faiss-flat"])
+def test_every_default_label_describes_itself(name):
+    if not available(name)[0]:
+        pytest.skip(f"{name} is not installed")
+    text = make_adapter(name, "cosine", 50).describe()
+    assert text and text != name
+    if name == "bitgraph-bin4":     # what the adapter really builds
+        assert "BinaryIndex" in text and "4 bits per dimension" in text
+        assert "not learned" in text and "re-ranked" in text and "16 x k" in text
+    if name == "bitgraph-f16":
+        assert "float16" in text
+
+
+def test_build_logs_before_and_after(tmp_path):
+    if not available("bitgraph-f32")[0]:
+        pytest.skip("bitgraph is not importable")
+    ds = load_dataset("clustered-small", cache_dir=tmp_path, max_base=500, max_queries=10)
+    lines: list[str] = []
+    build(make_adapter("bitgraph-f32", ds.metric, ds.dim), ds, 1, log=lines.append)
+    assert lines[0] == "[build] building bitgraph-f32 on 500 x 32 (1 thread) ..."
+    assert lines[1].startswith("[build] bitgraph-f32 done in ") and " s: " in lines[1]
+
+
+def _tiny_libs() -> list[str]:
+    libs = [n for n in ("bitgraph-f32", "hnswlib", "faiss-hnsw") if available(n)[0]]
+    if "bitgraph-f32" not in libs or len(libs) < 2:
+        pytest.skip("needs bitgraph and one peer")
+    return libs[:2]
+
+
+def test_runs_are_interleaved_and_reported(tmp_path):
+    libs = _tiny_libs()
+    lines: list[str] = []
+    res = run_suite(dataset="clustered-small", libs=libs, threads="1", efs=[10, 64], repeats=3,
+                    max_base=2000, max_queries=50, latency_queries=0, min_time=0.0,
+                    cache_dir=tmp_path, out=False, log=lines.append)
+    runs = [x for x in lines if x.startswith("[threads=1 run ")]
+    assert len(runs) == 3 * len(libs)
+    firsts = [x.split("] ")[1].split()[0] for x in runs[::len(libs)]]
+    assert firsts == [libs[0], libs[1], libs[0]]          # the order rotates per run
+    assert all("recall@10" in x for x in runs)
+    assert list(res["tables"])[:2] == ["legend", "sweep threads=1"]
+    assert "median of 3 interleaved runs" in res["tables"]["headline"]
+    assert set(res["meta"]["legend"]) == set(libs)
+    search = [r for r in res["rows"] if r["kind"] == "search"]
+    assert all(len(r["seconds_runs"]) == 3 for r in search)
+
+
+def test_bitgraph_bench_command_output(tmp_path, monkeypatch):
+    """The console command end to end on a tiny set: progress on stderr, tables on stdout."""
+    from bitgraph import cli
+
+    libs = _tiny_libs()
+    monkeypatch.setenv("BITGRAPH_BENCH_CACHE", str(tmp_path))
+    out = tmp_path / "r.json"
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["bench", "--dataset", "clustered-small", "--libs",
+                                      ",".join(libs), "--ef", "10,64", "--max-base", "2000",
+                                      "--max-queries", "50", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    stdout = result.stdout
+    assert "Libraries (" in stdout and "### ef sweep, threads=1: recall@10 / QPS" in stdout
+    assert "Headline:" in stdout and "median of 3 interleaved runs" in stdout
+    assert f"[build] building {libs[0]} on 2,000 x 32" in result.stderr
+    data = json.loads(out.read_text())
+    assert data["meta"]["repeats"] == 3 and "headline" in data["tables"]
+    assert out.with_suffix(".png").exists()
