@@ -214,3 +214,57 @@ def test_save_while_adding(tmp_path, backend):
     t.join()
     boundaries = {100 + sum(len(c) for c in chunks[:j]) for j in range(len(chunks) + 1)}
     assert set(sizes) <= boundaries, sizes
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "flat"])
+def test_search_while_memory_moves(tmp_path, backend, kind):
+    """Adds that grow buffers past 1 MiB (mappings grown with mremap), saves (which give back
+    free slack), shrink_to_fit and reserve, all while other threads search."""
+    dim = 24
+    x = clustered(14_000, dim, seed=31)  # 1.3 MB of vectors
+    q = clustered(30, dim, seed=32)
+    index = _make(kind, backend, dim)
+    index.add(x[:1000], threads=1)
+    full_d = reference_distances(x, q, "l2")
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer():
+        try:
+            for i, chunk in enumerate(np.array_split(np.arange(1000, len(x)), 8)):
+                index.add(x[chunk], ids=chunk, threads=1)
+                if i % 3 == 0:
+                    index.save(tmp_path / "x.bg")
+                elif i % 3 == 1:
+                    index.shrink_to_fit()
+                else:
+                    index.reserve(len(index) + 3000)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def reader(seed):
+        rng = np.random.default_rng(seed)
+        try:
+            while not done.is_set():
+                rows = rng.choice(len(q), size=6, replace=False)
+                res = index.search(q[rows], k=K, ef=24, threads=int(rng.integers(1, 3)))
+                assert_valid_result(res, K, known_ids=np.arange(len(x)))
+                real = res.ids >= 0
+                expected = full_d[rows[np.nonzero(real)[0]], res.ids[real]]
+                np.testing.assert_allclose(res.distances[real], expected, rtol=1e-4, atol=1e-4)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    readers = [threading.Thread(target=reader, args=(s,)) for s in range(2)]
+    w = threading.Thread(target=writer)
+    for t in readers:
+        t.start()
+    w.start()
+    w.join(timeout=300)
+    for t in readers:
+        t.join(timeout=60)
+    assert not errors, errors[0]
+    assert len(index) == len(x)
+    assert len(bg.load(tmp_path / "x.bg", backend=backend)) > 1000

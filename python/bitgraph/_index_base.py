@@ -66,7 +66,19 @@ class _VectorIndex(ABC):
     def _init_attributes(self, store: AttributeStore) -> None:
         self._attributes = store
         self._attr_lock = threading.Lock()  # short: appends and filter compilation
-        self.planner = PlannerConfig()
+        self._planner = PlannerConfig()
+
+    @property
+    def planner(self) -> PlannerConfig:
+        """Thresholds of the filtered-search planner (:class:`bitgraph.PlannerConfig`)."""
+        return self._planner
+
+    @planner.setter
+    def planner(self, config: PlannerConfig) -> None:
+        if not isinstance(config, PlannerConfig):
+            raise BitgraphTypeError(
+                f"planner must be a bitgraph.PlannerConfig, got {type(config).__name__}")
+        self._planner = config
 
     # --- subclass hooks --------------------------------------------------------------------
     @abstractmethod

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import check_int, check_number
 from .errors import BitgraphValueError
 
 PLAN_NAMES = {1: "exact", 2: "acorn", 3: "post-filter", 4: "exact-fallback"}
@@ -47,13 +48,12 @@ class PlannerConfig:
 
     def __post_init__(self) -> None:
         for name in ("exact_ratio", "exact_ratio_batched"):
-            value = getattr(self, name)
-            if not (value >= 0 and np.isfinite(value)):
-                raise BitgraphValueError(f"{name} must be finite and >= 0, got {value}")
-        if not (0.0 <= self.acorn_below <= 1.0):
+            object.__setattr__(self, name, check_number(name, getattr(self, name), 0.0))
+        acorn = check_number("acorn_below", self.acorn_below, 0.0)
+        if acorn > 1.0:
             raise BitgraphValueError(f"acorn_below must be in [0, 1], got {self.acorn_below}")
-        if not (0 <= int(self.seeds) <= 1024):
-            raise BitgraphValueError(f"seeds must be in [0, 1024], got {self.seeds}")
+        object.__setattr__(self, "acorn_below", acorn)
+        object.__setattr__(self, "seeds", check_int("seeds", self.seeds, 0, 1024))
 
     def args(self) -> tuple[float, float, float, int]:
         """Positional arguments of a core's ``search_filtered`` after ``count``."""
