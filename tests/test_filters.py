@@ -400,7 +400,7 @@ def test_many_distinct_filters_in_chunks(indexes, data, monkeypatch):
 def test_wide_ranges_from_prefix_bitmaps(backend):
     """Ranges wider than two buckets of the sorted order come from prefix bitmaps plus the
     partial buckets; the result must equal the numpy mask exactly, alone and combined."""
-    from bitgraph import attributes
+    from bitgraph import attribute_columns as attributes
 
     n = 3 * attributes.MIN_PREFIX_ITEMS
     rng = np.random.default_rng(7)

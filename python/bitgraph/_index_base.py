@@ -36,8 +36,9 @@ from ._validation import (
     next_ids,
     normalized,
 )
-from .errors import BitgraphTypeError, BitgraphValueError, IndexFileError, UnknownIdError
+from .errors import BitgraphTypeError, IndexFileError, UnknownIdError
 from .result import SearchResult
+from ._search_batches import EXACT_PLAN, checked_filter, chunks, filter_groups, padded
 
 _PROGRESS_MIN_ITEMS = 1  # a bar is shown whenever progress=True
 
@@ -309,19 +310,19 @@ class _VectorIndex(ABC):
         if filter is None:
             ids, dists = self._core.search(qc, kk, ef_val, threads, None)
             self._complete_short(qc, ids, dists, None, ef_val, threads)
-            return SearchResult(*_padded(*self._finish(q, ids, dists, k_eff, threads), k))
+            return SearchResult(*padded(*self._finish(q, ids, dists, k_eff, threads), k))
         ids = np.full((nq, kk), -1, dtype=np.int64)
         dists = np.full((nq, kk), np.inf, dtype=np.float32)
         codes = np.zeros(nq, dtype=np.int8)
         visited = np.zeros(nq, dtype=np.int64)
-        groups = _filter_groups(filter, nq)
+        groups = filter_groups(filter, nq)
         for filt, rows in groups:
             if filt is None:  # queries of a per-query list without a filter
                 where = slice(None) if rows is None else rows
                 ids[where], dists[where] = self._core.search(qc[where], kk, ef_val, threads, None)
         unfiltered = codes == 0  # every row still, filtered rows are cleared below
         filtered = [(f, rows) for f, rows in groups if f is not None]
-        for chunk in _chunks(filtered, self._filters_per_call()):
+        for chunk in chunks(filtered, self._filters_per_call()):
             # One core call per chunk of distinct filters: its queries, grouped by filter.
             with self._attr_lock:
                 limit = len(self._attributes)
@@ -345,7 +346,7 @@ class _VectorIndex(ABC):
         self._complete_short(qc, ids, dists, unfiltered, ef_val, threads)
         names = plan_names(codes)
         names[codes == 0] = "unfiltered"
-        return SearchResult(*_padded(*self._finish(q, ids, dists, k_eff, threads), k), names,
+        return SearchResult(*padded(*self._finish(q, ids, dists, k_eff, threads), k), names,
                             visited)
 
     def _complete_short(self, qc: np.ndarray, ids: np.ndarray, dists: np.ndarray,
@@ -372,7 +373,7 @@ class _VectorIndex(ABC):
         found = self._core.search_filtered(
             qc[where], ids.shape[1], ef, threads, np.asarray(bits)[None, :],
             np.array([int(count)], dtype=np.int64), np.array([0, where.size], dtype=np.int64),
-            *_EXACT_PLAN)
+            *EXACT_PLAN)
         ids[where], dists[where] = found[0], found[1]
 
     # --- search hooks (identity for float indexes) ----------------------------------------------
@@ -416,7 +417,7 @@ class _VectorIndex(ABC):
         """Number of live items matching ``filter`` (all items when None)."""
         if filter is None:
             return len(self)
-        return self._evaluate(_checked_filter(filter))[1]
+        return self._evaluate(checked_filter(filter))[1]
 
     # --- remove --------------------------------------------------------------------------------
     def remove(self, ids: Any) -> None:
@@ -493,7 +494,7 @@ class _VectorIndex(ABC):
         self._core_metric = "l2" if self._metric == "l2" else "ip"
         self._write_lock = threading.RLock()
         try:
-            check_state_arrays(state, self._state_dtypes())
+            state_checks.check_state_arrays(state, self._state_dtypes())
             if verify:
                 self._check_values(state)
             self._core = self._core_from_state(state)
@@ -543,53 +544,6 @@ class _VectorIndex(ABC):
         return held if not mapped else f"{held} (+{_human_bytes(mapped)} memory-mapped)"
 
 
-# Planner settings that answer every query with the exact scan of its matches.
-_EXACT_PLAN = (1e300, 1e300, 0.0, 0)
-
-
-def _padded(ids: np.ndarray, dists: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows widened to k columns with -1 / +inf (searches work with at most n_slots)."""
-    if ids.shape[1] >= k:
-        return ids, dists
-    out_ids = np.full((ids.shape[0], k), -1, dtype=np.int64)
-    out_d = np.full((ids.shape[0], k), np.inf, dtype=np.float32)
-    out_ids[:, : ids.shape[1]] = ids
-    out_d[:, : ids.shape[1]] = dists
-    return out_ids, out_d
-
-
-def _checked_filter(f: Any) -> Filter:
-    if not isinstance(f, Filter):
-        raise BitgraphTypeError(
-            f"filter must be a bitgraph.Filter (or a list of them), got {type(f).__name__}")
-    return f
-
-
-def _filter_groups(filter: Any, nq: int) -> list[tuple[Filter | None, np.ndarray | None]]:
-    """Queries grouped by equal filters: [(filter, query rows or None for all)]."""
-    if isinstance(filter, Filter):
-        return [(filter, None)]
-    if isinstance(filter, (str, bytes)) or not hasattr(filter, "__len__"):
-        raise BitgraphTypeError(
-            f"filter must be a bitgraph.Filter or a list of them, got {type(filter).__name__}")
-    filters = list(filter)
-    if len(filters) != nq:
-        raise BitgraphValueError(
-            f"filter list has {len(filters)} entries for {nq} queries (one per query expected)")
-    groups: dict[Any, tuple[Filter | None, list[int]]] = {}
-    for i, f in enumerate(filters):
-        key = None if f is None else _checked_filter(f).key()
-        groups.setdefault(key, (f, []))[1].append(i)
-    if len(groups) == 1:
-        (f, _), = groups.values()
-        return [(f, None)]
-    return [(f, np.asarray(rows, dtype=np.int64)) for f, rows in groups.values()]
-
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def _human_bytes(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -597,20 +551,3 @@ def _human_bytes(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover
-
-
-def check_state_consistent(state: dict[str, Any], required: tuple[str, ...]) -> None:
-    missing = [name for name in required if name not in state]
-    if missing:
-        raise BitgraphValueError(f"missing sections: {', '.join(missing)}")
-
-
-def check_state_arrays(state: dict[str, Any], dtypes: dict[str, Any]) -> None:
-    """Every named section is present with its dtype (the cores would cast silently)."""
-    check_state_consistent(state, tuple(dtypes))
-    for name, dtype in dtypes.items():
-        arr = state[name]
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype):
-            got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise BitgraphValueError(f"section {name!r} has dtype {got}, expected "
-                                     f"{np.dtype(dtype)}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._index_base import _VectorIndex, check_state_consistent
+from ._index_base import _VectorIndex
 from ._validation import check_choice, check_number
 from .hnsw import check_graph_params, graph_state_dtypes
 from . import state_checks
@@ -174,12 +174,10 @@ class BinaryIndex(_VectorIndex):
     def _core_from_state(self, state: dict[str, Any]) -> Any:
         planes = self._binarizer.loops
         if self._graph == "flat":
-            check_state_consistent(state, ("vectors", "labels", "deleted"))
             return self._backend.FlatCore.from_state(self._core_dim(), self._distance, "binary",
                                                      state, planes)
-        from .hnsw import _STATE_ARRAYS, _validate_graph
+        from .hnsw import _validate_graph
 
-        check_state_consistent(state, _STATE_ARRAYS)
         _validate_graph(state, self._M)
         return self._backend.HNSWCore.from_state(self._core_dim(), self._distance, "binary",
                                                  self._M, self._ef_construction, self._seed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._index_base import _VectorIndex, check_state_consistent
+from ._index_base import _VectorIndex
 
 
 class FlatIndex(_VectorIndex):
@@ -25,6 +25,5 @@ class FlatIndex(_VectorIndex):
         return self._backend.FlatCore(self._dim, self._core_metric, self._storage)
 
     def _core_from_state(self, state: dict[str, Any]) -> Any:
-        check_state_consistent(state, ("vectors", "labels", "deleted"))
         return self._backend.FlatCore.from_state(self._dim, self._core_metric, self._storage,
                                                  state)

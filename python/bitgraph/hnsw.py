@@ -6,12 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from ._index_base import _VectorIndex, check_state_consistent
+from ._index_base import _VectorIndex
 from ._validation import INT32_MAX, check_int, check_seed
 
 MAX_M = 512
 
-_STATE_ARRAYS = ("vectors", "links0", "levels", "upper", "labels", "deleted")
 
 
 class HNSWIndex(_VectorIndex):
@@ -68,7 +67,6 @@ class HNSWIndex(_VectorIndex):
                                       self._ef_construction, self._seed)
 
     def _core_from_state(self, state: dict[str, Any]) -> Any:
-        check_state_consistent(state, _STATE_ARRAYS)
         _validate_graph(state, self._M)
         return self._backend.HNSWCore.from_state(self._dim, self._core_metric, self._storage,
                                                  self._M, self._ef_construction, self._seed,

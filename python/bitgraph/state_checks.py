@@ -15,7 +15,7 @@ verify=False)`` skips them together with the checksums.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -132,3 +132,21 @@ def check_finite_arrays(name: str, arrays: dict[str, np.ndarray]) -> None:
     for key, arr in arrays.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise ValueError(f"{name} array {key!r} holds NaN or infinity")
+
+
+def check_state_consistent(state: dict[str, Any], required: tuple[str, ...]) -> None:
+    """Every section in ``required`` is present."""
+    missing = [name for name in required if name not in state]
+    if missing:
+        raise ValueError(f"missing sections: {', '.join(missing)}")
+
+
+def check_state_arrays(state: dict[str, Any], dtypes: dict[str, Any]) -> None:
+    """Every named section is present with its dtype (the cores would cast silently)."""
+    check_state_consistent(state, tuple(dtypes))
+    for name, dtype in dtypes.items():
+        arr = state[name]
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype):
+            got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise ValueError(f"section {name!r} has dtype {got}, expected "
+                                     f"{np.dtype(dtype)}")
