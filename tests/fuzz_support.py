@@ -17,9 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import json
 import os
+import re
 import resource
+import select
+import subprocess
 import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -184,10 +191,7 @@ def check_well_formed(res: Any, nq: int, k: int, live: set[int] | np.ndarray | N
         assert (np.asarray(res.visited) >= 0).all(), f"{label}: negative visited {res.visited}"
 
 
-
 # --- index specs -------------------------------------------------------------------------------
-
-from dataclasses import dataclass, replace  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -332,12 +336,6 @@ except (ImportError, AttributeError):  # pragma: no cover - another hypothesis v
 # restarted), not a dead test run. The child is the test file itself run as a script with
 # --worker; jobs and replies are JSON lines ({"failures": [...], ...}).
 
-import json  # noqa: E402
-import select  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import traceback  # noqa: E402
-
 
 def serve(handler: Callable[[dict], dict], warm_up: Callable[[], None] | None = None) -> None:
     """The child side: answers one JSON job per line on stdin with ``handler(job)``."""
@@ -429,7 +427,6 @@ class Worker:
 # origin. Failures reported by a worker all surface at one assert, so they get an exception
 # class per kind of failure (the message with its numbers masked).
 
-import re  # noqa: E402
 
 _FAILURE_TYPES: dict[str, type] = {}
 
@@ -438,7 +435,8 @@ _KINDS = ["accepted an invalid", "accepted invalid", "valid argument was refused
           "valid constructor call failed", "encode failed", "negative ids", "padding distances",
           "non-finite distance", "recomputed distance", "results, expected", "not the exact",
           "dim=", "not live", "len(index)", "count(", "died", "hung", "not sorted",
-          "duplicate ids", "shapes", "dtype", "loaded, but", "a truncated file loaded"]
+          "duplicate ids", "shapes", "dtype", "loaded, but", "a truncated file loaded",
+          "binarizer whose"]
 
 
 def failure_kind(message: str) -> str:

@@ -5,7 +5,8 @@ storage, FlatIndex, BinaryIndex flat / hnsw with rerank "memory" / "mmap" / None
 numba) with a numpy model of what it holds (id -> vector, attributes): adds (explicit, automatic
 and re-added ids, int / float / tags attributes), removes (also of unknown ids), searches (k from
 1 to beyond the index size, ef, threads, random filters and per-query filter lists), counts,
-save / load (also memory-mapped), bytes and pickle round trips, and invalid calls. The invariant
+save / load (also memory-mapped), bytes and pickle round trips, planner thresholds that force
+other filtered plans, and invalid calls. The invariant
 (see fuzz_support.py): every call succeeds with a well-formed, correct result or raises a
 ``bg.BitgraphError``; anything else is a bug.
 
@@ -18,8 +19,14 @@ otherwise), rows are sorted and padded with -1 / +inf, a filtered search finds
 
 Besides the machine, one test per category of invalid input (``test_invalid_calls``) samples
 hostile calls (wrong dims, NaN / inf, empty arrays, strings / objects / complex, bools, huge
-ints for k / ef / threads / oversample / ids / dim / M / ..., bad attributes and filters, bad
-load / loads arguments), so that a bug in one category does not hide bugs in the others.
+ints for k / ef / threads / oversample / ids / dim / M / ..., bad attributes, filters and
+planner settings, bad load / loads / save arguments), so that a bug in one category does not
+hide bugs in the others. Constructor arguments run in a worker process (absurd values have
+crashed the interpreter).
+
+A default run stops each test soon after its first failures (hypothesis' rule); with bugs
+present, different runs report different subsets, and the example database
+($TMPDIR/bitgraph-tests-hypothesis, see conftest.py) replays the known ones first.
 
 Run: ``python -m pytest tests/test_fuzz_api.py``; ``BITGRAPH_FUZZ=long`` for 20x the examples.
 """
@@ -681,6 +688,17 @@ class IndexMachine(RuleBasedStateMachine):
     def count(self, data: Any) -> None:
         self.h.count(data)
 
+    @rule(exact_ratio=st.sampled_from([0.0, 0.5, 7.0, 1e6]),
+          batched=st.sampled_from([0.0, 1000.0, 1e9]),
+          acorn_below=st.sampled_from([0.0, 0.05, 0.5, 1.0]), seeds=st.sampled_from([0, 1, 8, 1024]))
+    def set_planner(self, exact_ratio: float, batched: float, acorn_below: float, seeds: int) -> None:
+        """Other planner thresholds force other plans (acorn / post-filter walks): filtered
+        results must stay correct whatever the plan."""
+        ok, cfg = attempt("PlannerConfig", bg.PlannerConfig, exact_ratio=exact_ratio,
+                          exact_ratio_batched=batched, acorn_below=acorn_below, seeds=seeds)
+        assert ok, f"a valid PlannerConfig was refused: {cfg!r}"
+        self.h.index.planner = cfg
+
     @rule(data=st.data())
     def round_trip(self, data: Any) -> None:
         self.h.round_trip(data)
@@ -845,7 +863,7 @@ def _bad_arrays(dim: int, metric: str, storage: str | None) -> list[tuple[str, A
         cases.append(("zero row (cosine)", np.zeros((1, dim), np.float32), True))
         cases.append(("zero bools (cosine)", np.zeros((1, dim), bool), True))
         cases.append(("huge values (cosine)", np.full((1, dim), 3e38, np.float32), False))
-    if storage == "float16":
+    if storage == "float16" and metric != "cosine":  # cosine stores unit vectors
         cases.append(("beyond float16", np.full((1, dim), 7e4, np.float32), True))
     return cases
 
@@ -1023,6 +1041,33 @@ def cat_filter_args(h: Harness, data: Any) -> None:
     _hostile(h, f"search(filter={label})", lambda: h.index.search(q, k=3, filter=farg), True)
 
 
+def cat_planner(h: Harness, data: Any) -> None:
+    """PlannerConfig with bad values, and an index.planner that is not a PlannerConfig."""
+    q = _valid_query(h)
+    field = data.draw(st.sampled_from(["exact_ratio", "exact_ratio_batched", "acorn_below",
+                                       "seeds", "planner attribute"]), label="field")
+    value = data.draw(st.sampled_from([None, "x", "3", [1], float("nan"), float("inf"), -1,
+                                       -0.5, 2 ** 63, 2 ** 1000, 1.5, True, 1 + 0j]), label="value")
+    if field == "planner attribute":
+        saved = h.index.planner
+
+        def call() -> Any:
+            h.index.planner = value
+            return h.index.search(q, k=2, filter=bg.Filter.ids(h.model.ids()[:3]))
+
+        try:
+            _hostile(h, f"index.planner = {value!r}; search(filter=...)", call, True)
+        finally:
+            h.index.planner = saved
+        return
+    valid = {"seeds": lambda v: _int_ok(v, 0) and v <= 1024,
+             "acorn_below": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+             and 0 <= v <= 1}.get(field, lambda v: isinstance(v, (int, float))
+                                  and not isinstance(v, bool) and 0 <= v < 1e300)
+    must = not valid(value)
+    _hostile(h, f"PlannerConfig({field}={value!r})", lambda: bg.PlannerConfig(**{field: value}), must)
+
+
 def cat_remove(h: Harness, data: Any) -> None:
     existing = h.model.ids()
     cases: list[tuple[str, Any, type]] = [
@@ -1136,6 +1181,7 @@ CATEGORIES: dict[str, Callable[[Harness, Any], None]] = {
     "add threads": cat_add_threads,
     "add attributes": cat_attributes,
     "remove": cat_remove,
+    "planner": cat_planner,
     "contains / count": cat_contains_count,
     "save / load": cat_save_load,
 }
@@ -1200,7 +1246,8 @@ CTOR_PARAMS = ["dim", "M", "ef_construction", "seed", "loops", "code_dim", "metr
 def ctor_worker():
     from fuzz_support import Worker
 
-    w = Worker(Path(__file__).resolve())
+    w = Worker(Path(__file__).resolve(), job_timeout=float(os.environ.get(
+        "BITGRAPH_FUZZ_JOB_TIMEOUT", "10")))  # one constructor + add of 5 vectors: milliseconds
     yield w
     w.close()
 
@@ -1387,10 +1434,11 @@ def test_binarizer_fit(dim, n, loops, code_dim, learned, normalize, seed, style)
 
 
 def _warm_up() -> None:
+    """Compile / load numba's code before the first timed job."""
     for be in BACKENDS:
         for kind in ("hnsw", "flat", "binary"):
             try:
-                constructor_case(kind, "M", 4, be)
+                constructor_case(kind, "metric", "l2", be)
             except AssertionError:
                 pass
 

@@ -50,7 +50,7 @@ from fuzz_support import (BACKENDS, INT64_MAX, INT64_MIN, INT_MISSING, Worker,  
                           fuzz_settings, serve)
 
 _PREFIX = struct.Struct("<8sIIII")
-JOB_TIMEOUT_S = float(os.environ.get("BITGRAPH_FUZZ_JOB_TIMEOUT", "120"))
+JOB_TIMEOUT_S = float(os.environ.get("BITGRAPH_FUZZ_JOB_TIMEOUT", "30"))  # a job takes ~10 ms
 
 
 # =============================================================================================
@@ -530,6 +530,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     if oracle.kind == "binary" and index.dim != index.binarizer.dim:
         return {"status": "bad", "failures": [
             f"loaded a BinaryIndex with dim={index.dim} but a binarizer of dim {index.binarizer.dim}"]}
+    if oracle.kind == "binary":  # NaN / inf parameters encode every later vector as garbage
+        bad = sorted(k for k, v in index.binarizer.params.items()
+                     if v.size and not np.isfinite(v).all())
+        if bad:
+            failures.append(f"loaded a binarizer whose {', '.join(bad)} hold NaN / inf")
     try:
         n = attempt("len", len, index)[1]
         if n != len(oracle.live):
@@ -580,16 +585,17 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _warm_up() -> None:
-    """Numba compiles / loads its cache before the address space is capped."""
-    for key in ("flat-f16-l2", "hnsw-i8-ip", "bin-flat-none"):
-        for be in BACKENDS:
-            try:
-                p = os.path.join(tempfile.gettempdir(), f"bitgraph-fuzz-warm-{os.getpid()}.bg")
-                Path(p).write_bytes(base_file(f"{key}-{be}"))
-                run_job({"path": p, "backend": be, "mmap": False, "verify": True, "seed": 0})
-                os.unlink(p)
-            except Exception:  # noqa: BLE001 - warming only
-                traceback.print_exc()
+    """Every base file once through a job: numba compiles / loads all the code the jobs use
+    before the address space is capped and jobs are timed."""
+    for key in sorted(SPECS):
+        try:
+            p = os.path.join(tempfile.gettempdir(), f"bitgraph-fuzz-warm-{os.getpid()}.bg")
+            Path(p).write_bytes(base_file(key))
+            run_job({"path": p, "backend": SPECS[key]["backend"], "mmap": False, "verify": True,
+                     "seed": 0})
+            os.unlink(p)
+        except Exception:  # noqa: BLE001 - warming only
+            traceback.print_exc()
 
 
 if __name__ != "__main__":
