@@ -73,7 +73,7 @@ def headline(rows: list[dict], meta: dict) -> str:
         for lib in libs:
             parts = []
             for lv in LEVELS:
-                mine, (peer, peer_q) = best_qps(rows, lib, t, lv), peers[lv]
+                mine, (_, peer_q) = best_qps(rows, lib, t, lv), peers[lv]
                 if mine is None or not peer_q:
                     parts.append("—")
                     continue

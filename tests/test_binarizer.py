@@ -285,3 +285,18 @@ def test_offsets_persist_and_old_states_load_without_them(tmp_path):
     meta["offsets"] = {"sdc": {"unit": -1.0, "half": 3}, "hamming": {"unit": 1.0, "half": 3}}
     with pytest.raises(bg.BitgraphValueError, match="offset"):
         bg.RecurrentBinarizer.from_state(meta, arrays)
+
+
+def test_fit_on_a_few_samples_and_absurd_shapes():
+    """A learned fit on 20-50 samples used to fail inside numpy (kth out of bounds); shapes
+    whose fit would need tens of GiB are refused before allocating."""
+    x = np.random.default_rng(0).standard_normal((30, 8)).astype(np.float32)
+    binz = bg.RecurrentBinarizer(8, loops=1, learned=True).fit(x)
+    assert binz.encode(x).shape == (30, binz.code_bytes)
+    with pytest.raises(bg.BitgraphValueError, match="working memory"):
+        bg.RecurrentBinarizer(8, code_dim=1_000_000, learned=False).fit(
+            np.random.default_rng(1).standard_normal((20_000, 8)))
+    with pytest.raises(bg.BitgraphValueError, match="GiB of parameters"):
+        bg.RecurrentBinarizer(100_000)
+    with pytest.raises(bg.BitgraphValueError, match="float32 products overflow"):
+        binz.encode(np.full((1, 8), 1e30))

@@ -325,3 +325,13 @@ def test_offsets_choice_and_persistence(binarizers, data, tmp_path):
         after = loaded.search(data[1], 10)
         np.testing.assert_array_equal(before.ids, after.ids)
         np.testing.assert_array_equal(before.distances, after.distances)
+
+
+def test_rerank_dir_must_be_an_existing_directory(binarizers, tmp_path):
+    binz = binarizers[2]
+    for bad in (str(tmp_path / "missing"), str(tmp_path / "file.txt")):
+        (tmp_path / "file.txt").write_text("x")
+        with pytest.raises(bg.BitgraphValueError, match="rerank_dir"):
+            bg.BinaryIndex(binz, rerank="mmap", rerank_dir=bad)
+    with pytest.raises(bg.BitgraphTypeError, match="rerank_dir"):
+        bg.BinaryIndex(binz, rerank="mmap", rerank_dir=3)

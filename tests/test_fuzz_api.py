@@ -275,6 +275,11 @@ def filter_cases(draw: Any, model: Model, depth: int = 0) -> FCase:
             value = draw(st.sampled_from(pool + extra) if pool else st.sampled_from(extra))
             value = int(value)
             beyond = not (INT64_MIN <= value <= INT64_MAX)
+            if beyond:
+                try:
+                    bg.Filter.eq(name, value)
+                except bg.BitgraphError:  # refusing a value no attribute holds is an answer too
+                    value, beyond = 0, False
             return FCase(bg.Filter.eq(name, value),
                          lambda i, at: name in at and at[name] == value,
                          f"Filter.eq({name!r}, {value})", may_raise=beyond)
@@ -623,7 +628,7 @@ class Harness:
             a, b = before[name], after[name]
             assert np.array_equal(a.ids, b.ids) and np.array_equal(a.distances, b.distances), (
                 f"{how}: '{name}' results differ after the round trip:\n{a.ids}\n{b.ids}\n"
-                f"{a.distances}\n{b.distances}")
+                f"{a.distances}\n{b.distances}\n{a.plans} {b.plans} {a.visited} {b.visited}")
         # carry on with the clone or the original (both must keep working)
         if data.draw(st.booleans(), label="keep original"):
             self.index = old
@@ -1011,8 +1016,8 @@ def cat_filter_values(h: Harness, data: Any) -> None:
                   ("range on a tags field", lambda: F.range("tags", 0, 1)),
                   ("isin on a tags field", lambda: F.isin("tags", [1]))]
     if kinds.get("score") == "float":
-        cases += [("has_any on a float field", lambda: F.has_any("score", [1])),
-                  ("isin on a float field", lambda: F.isin("score", [1]))]
+        # (isin on a float field is allowed: its int values compare exactly with the floats)
+        cases += [("has_any on a float field", lambda: F.has_any("score", [1]))]
     label, make = data.draw(st.sampled_from(cases), label="filter")
     how = data.draw(st.sampled_from(["search", "count", "list"]), label="where")
 
@@ -1041,6 +1046,14 @@ def cat_filter_args(h: Harness, data: Any) -> None:
     _hostile(h, f"search(filter={label})", lambda: h.index.search(q, k=3, filter=farg), True)
 
 
+def _finite(v: Any) -> bool:
+    """Whether v is a finite float (a huge int is a finite ratio as long as a float holds it)."""
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
 def cat_planner(h: Harness, data: Any) -> None:
     """PlannerConfig with bad values, and an index.planner that is not a PlannerConfig."""
     q = _valid_query(h)
@@ -1063,7 +1076,7 @@ def cat_planner(h: Harness, data: Any) -> None:
     valid = {"seeds": lambda v: _int_ok(v, 0) and v <= 1024,
              "acorn_below": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
              and 0 <= v <= 1}.get(field, lambda v: isinstance(v, (int, float))
-                                  and not isinstance(v, bool) and 0 <= v < 1e300)
+                                  and not isinstance(v, bool) and 0 <= v and _finite(v))
     must = not valid(value)
     _hostile(h, f"PlannerConfig({field}={value!r})", lambda: bg.PlannerConfig(**{field: value}), must)
 
@@ -1361,7 +1374,7 @@ def _valid_binarizer_arg(param: str, value: Any) -> bool | None:
         return False
     if param == "loops" and value > 8:
         return False
-    return None if value > 10 ** 6 else True
+    return None if value >= 10 ** 5 else True  # huge shapes may be refused for their size
 
 
 def _valid_ctor(kind: str, param: str, value: Any) -> bool | None:
@@ -1409,7 +1422,7 @@ def test_binarizer_fit(dim, n, loops, code_dim, learned, normalize, seed, style)
          "constant": lambda: np.ones((n, dim)),
          "zeros": lambda: np.zeros((n, dim)),
          "ints": lambda: rng.integers(-1, 2, (n, dim)).astype(float),
-         "nan": lambda: np.where(rng.random((n, dim)) < 0.2, np.nan, 1.0),
+         "nan": lambda: np.where(np.arange(n * dim).reshape(n, dim) % 5 == 0, np.nan, 1.0),
          "huge": lambda: rng.standard_normal((n, dim)) * 1e30}[style]().astype(np.float32)
     label = (f"RecurrentBinarizer({dim}, loops={loops}, code_dim={code_dim}, learned={learned}, "
              f"normalize={normalize}).fit({style} sample of {n})")

@@ -272,7 +272,7 @@ def section_damage(blob: bytes, target: tuple[str, str, str], value: Any, where:
     else:
         count = 1 if where == "one" else int(rng.integers(2, 6))
         idx = np.unravel_index(rng.integers(0, view.size, count), view.shape)
-        view[idx] = flat_values[:count] if cast.ndim else cast
+        view[idx] = np.resize(flat_values, count) if cast.ndim else cast
     recrc(data, header, target[0])
     out = with_header(data, header)
     return None if out is None else bytes(out)

@@ -487,3 +487,55 @@ def test_file_errors_are_bitgraph_errors_of_the_builtin_kind(tmp_path):
     with pytest.raises(bg.IndexFileError) as err:
         bg.load(tmp_path)
     assert isinstance(err.value, IsADirectoryError)
+
+
+def _rewritten(tmp_path, index, edit_meta=None, edit_arrays=None, name="edited.bg"):
+    """Saves ``index``, edits its metadata / arrays, and writes them back with valid CRCs."""
+    src = tmp_path / "src.bg"
+    index.save(src)
+    meta, arrays = persistence.read_index(src)
+    meta = json.loads(json.dumps(meta))
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    if edit_meta:
+        edit_meta(meta)
+    if edit_arrays:
+        edit_arrays(arrays)
+    out = tmp_path / name
+    out.write_bytes(persistence.dumps(meta, arrays))
+    return out
+
+
+def test_header_values_that_cannot_be_right(tmp_path, backend):
+    empty = bg.HNSWIndex(4, backend=backend)
+    x = np.random.default_rng(0).standard_normal((2000, 4)).astype(np.float32)
+    full = bg.HNSWIndex(4, M=4, backend=backend)
+    full.add(x)
+
+    def upper_to_level0(a):  # upper links lead to a node without upper levels (segfaulted numba)
+        blocks = a["upper"].reshape(-1, 5)
+        blocks[:, 1] = int(np.flatnonzero(a["levels"] == 0)[0])
+        blocks[:, 0] = np.maximum(blocks[:, 0], 1)
+
+    cases = [
+        (empty, lambda m: m["scalars"].update(max_level=2**31 - 1), None),  # segfaulted numba
+        (full, lambda m: m["scalars"].update(entry_point=float("inf")), None),
+        (full, lambda m: m.update(next_id=float("nan")), None),
+        (full, lambda m: m["params"].update(ef_construction=2**64), None),
+        (full, lambda m: m.update(mapped_sections=-1), None),
+        (full, lambda m: m.update(planner={"exact_ratio": "x"}), None),
+        (full, None, upper_to_level0),
+    ]
+    for i, (index, edit_meta, edit_arrays) in enumerate(cases):
+        path = _rewritten(tmp_path, index, edit_meta, edit_arrays, f"case{i}.bg")
+        for mmap in (False, True):
+            with pytest.raises(bg.IndexFileError):
+                bg.load(path, mmap=mmap, backend=backend)
+
+
+def test_planner_settings_survive_save_and_pickle(tmp_path, backend):
+    index = bg.FlatIndex(4, backend=backend)
+    index.add(np.eye(4))
+    index.planner = bg.PlannerConfig(exact_ratio=0.5, seeds=3)
+    index.save(tmp_path / "p.bg")
+    assert bg.load(tmp_path / "p.bg", backend=backend).planner == index.planner
+    assert pickle.loads(pickle.dumps(index)).planner == index.planner

@@ -6,6 +6,7 @@ parameters they save (``_params``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -21,6 +22,7 @@ from .filters import OP_NOT, OP_SCATTER, Filter
 from .planner import PlannerConfig, plan_names
 from ._validation import (
     INT32_MAX,
+    INT64_MAX,
     METRICS,
     STORAGES,
     as_ids,
@@ -443,7 +445,8 @@ class _VectorIndex(ABC):
 
         return {"kind": self._kind, "dim": self._dim, "metric": self._metric,
                 "storage": self._storage, "next_id": self._next_id,
-                "bitgraph_version": __version__, "params": self._params()}
+                "bitgraph_version": __version__, "params": self._params(),
+                "planner": dataclasses.asdict(self._planner)}
 
     def _state_for_save(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = dict(self._core.get_state())
@@ -481,12 +484,15 @@ class _VectorIndex(ABC):
             self._dim = check_dim(meta["dim"])
             self._metric = check_choice("metric", meta["metric"], METRICS)
             self._storage = check_choice("storage", meta["storage"], STORAGES)
-            self._next_id = int(check_int("next_id", meta["next_id"], 0))  # type: ignore[arg-type]
+            self._next_id = int(check_int("next_id", meta["next_id"], 0,  # type: ignore[arg-type]
+                                          INT64_MAX + 1))
             self._restore_params(dict(meta["params"]))
             state: dict[str, Any] = {k: v for k, v in arrays.items() if not k.startswith("attr.")}
-            state.update({k: int(v) for k, v in dict(meta.get("scalars", {})).items()})
+            # scalars are slots and levels (entry_point, max_level): -1 .. 2^31 - 1
+            state.update({str(k): check_int(str(k), v, -1, INT32_MAX)
+                          for k, v in dict(meta.get("scalars", {})).items()})
             fields = {str(k): str(v) for k, v in dict(meta.get("attributes", {})).items()}
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise IndexFileError(f"index file has invalid metadata: {exc}") from exc
         self._backend = _backend.get_backend(backend)
         self._backend_name = backend or _backend.BACKEND_NAME
@@ -503,10 +509,16 @@ class _VectorIndex(ABC):
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file is inconsistent: {exc}") from exc
         self._init_attributes(attributes)
+        planner = meta.get("planner")  # absent in files of versions before it was saved
+        if planner is not None:
+            try:
+                self._planner = PlannerConfig(**dict(planner))
+            except (TypeError, ValueError) as exc:
+                raise IndexFileError(f"index file has invalid planner settings: {exc}") from exc
 
     def _state_dtypes(self) -> dict[str, Any]:
-        """The arrays a saved core must have, with their dtypes."""
-        return {"vectors": np.uint8, "labels": np.int64, "deleted": np.uint8}
+        """The arrays a saved core must have: name -> (dtype, number of dimensions)."""
+        return {"vectors": (np.uint8, 2), "labels": (np.int64, 1), "deleted": (np.uint8, 1)}
 
     def _check_values(self, state: dict[str, Any]) -> None:
         """Values a file can hold but ``add`` never stores (see :mod:`bitgraph.state_checks`)."""

@@ -24,6 +24,7 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 # is used (ef, ef_construction and oversampled candidates to the index size, threads to the
 # cores); a value without one gets a typed error here instead of reaching pybind11 or numpy.
 INT64_MAX = (1 << 63) - 1
+INT64_MIN = -(1 << 63)
 UINT64_MAX = (1 << 64) - 1
 INT32_MAX = (1 << 31) - 1
 MAX_DIM = 1 << 20  # values per vector: a 4 MiB float32 row
@@ -185,7 +186,8 @@ def is_private_copy(arr: np.ndarray, source: Any) -> bool:
     return arr is not source and bool(arr.flags.owndata)
 
 
-def check_magnitude(arr: np.ndarray, what: str) -> None:
+def check_magnitude(arr: np.ndarray, what: str,
+                    advice: str = "rescale the vectors or use metric='cosine'") -> None:
     """l2 / ip distances are float32: rows whose values could make a squared distance or a dot
     product overflow to infinity are refused rather than ranked wrongly. The limit (for any two
     rows |<a, b>| and |a - b|^2 stay below float32's maximum) is ~1e18 at dim 128."""
@@ -197,8 +199,7 @@ def check_magnitude(arr: np.ndarray, what: str) -> None:
     row = int(np.flatnonzero(peak > limit)[0])
     raise BitgraphValueError(
         f"{what} row {row} holds a value of magnitude {float(peak[row]):g}: beyond "
-        f"{limit:.3g} (for dimension {dim}) l2/ip distances overflow float32; rescale the "
-        "vectors or use metric='cosine'"
+        f"{limit:.3g} (for dimension {dim}) float32 products overflow; {advice}"
     )
 
 
@@ -216,9 +217,28 @@ def check_float16_range(arr: np.ndarray, what: str) -> None:
     )
 
 
+def exact_ints(values: Any, what: str) -> np.ndarray:
+    """``np.asarray(values)``, except that a list or tuple of Python ints stays exact: numpy
+    silently turns ``[2**63, 1]`` into float64. Such a list becomes int64 when every value
+    fits, and a BitgraphValueError names the first one that does not."""
+    if (isinstance(values, (list, tuple)) and values
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                    for v in values)):
+        bad = next((v for v in values if not INT64_MIN <= v <= INT64_MAX), None)
+        if bad is not None:
+            raise BitgraphValueError(f"{what} holds {int(bad)}, beyond int64")
+        return np.array(values, dtype=np.int64)
+    return np.asarray(values)
+
+
 def as_ids(ids: Any, n: int | None, what: str = "ids") -> np.ndarray:
     """Converts ids to a 1-d int64 array of non-negative, unique values (length n if given)."""
-    arr = np.asarray(ids)
+    try:
+        arr = exact_ints(ids, what)
+    except ValueError as exc:  # ragged lists
+        if isinstance(exc, BitgraphValueError):
+            raise
+        raise BitgraphTypeError(f"{what} must be a 1-d sequence of ints: {exc}") from None
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._growth import grown_capacity
+from ._validation import exact_ints
 from .errors import BitgraphTypeError, BitgraphValueError
 from .persistence import is_mapped
 
@@ -219,7 +220,7 @@ def parse_values(name: str, raw: Any, n: int) -> tuple[str, Any]:
             raise BitgraphValueError(f"attribute {name!r} has {len(seq)} values for {n} vectors")
         if any(isinstance(v, (list, tuple, np.ndarray, set, frozenset)) for v in seq):
             return "tags", parse_tags(name, seq)
-        arr = np.asarray(seq)
+        arr = exact_ints(seq, f"attribute {name!r}")
     if arr.ndim != 1 or arr.shape[0] != n:
         raise BitgraphValueError(
             f"attribute {name!r} must be 1-d with {n} values, got shape {arr.shape}")
@@ -243,7 +244,14 @@ def parse_tags(name: str, seq: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     counts = np.empty(len(seq), np.int64)
     parts = []
     for i, v in enumerate(seq):
-        a = np.asarray(list(v) if isinstance(v, (set, frozenset)) else v)
+        try:
+            a = exact_ints(list(v) if isinstance(v, (set, frozenset)) else v,
+                           f"attribute {name!r} item {i}")
+        except BitgraphValueError:
+            raise
+        except (TypeError, ValueError):  # ragged or nested lists
+            raise BitgraphTypeError(
+                f"attribute {name!r} item {i} must be a list of ints, got {v!r:.80}") from None
         if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
             raise BitgraphTypeError(
                 f"attribute {name!r} item {i} must be a list of ints, got {v!r}")

@@ -163,11 +163,11 @@ class AttributeStore:
                 scatter([slots[slots >= 0].astype(np.int32)])
             elif op == "has_all":
                 labels = f._args[0]
+                col = self._column(f, ("tags",))  # an unknown field is an error even here
                 if labels.size == 0:  # every item holds all of no labels
                     scatter([])
                     ops.append((OP_NOT, 0, 0))
                     return
-                col = self._column(f, ("tags",))
                 for i, lab in enumerate(labels):
                     scatter(_tag_runs(col, lab[None]))
                     if i:
@@ -310,7 +310,8 @@ class AttributeStore:
             if kind == "tags":
                 off = np.asarray(arrays[f"attr.{name}.offsets"])
                 labels = np.asarray(arrays[f"attr.{name}.labels"])
-                if (off.dtype != np.int64 or labels.dtype != np.int64 or off.shape != (n_slots + 1,)
+                if (off.dtype != np.int64 or labels.dtype != np.int64 or labels.ndim != 1
+                        or off.shape != (n_slots + 1,)
                         or off[0] != 0 or (np.diff(off) < 0).any() or off[-1] != labels.shape[0]):
                     raise ValueError(f"attribute {name!r} has inconsistent offsets")
                 store._cols[name] = TagsColumn(off, labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from .hnsw import check_graph_params, graph_state_dtypes
 from . import state_checks
 from .binary import RecurrentBinarizer
 from .binary.rerank_store import make_store
+from .persistence import checked_path
 from .errors import BitgraphTypeError, BitgraphValueError
 
 GRAPHS = ("flat", "hnsw")
@@ -37,6 +39,16 @@ def _use_offsets(binarizer: RecurrentBinarizer, offsets: bool | None) -> bool:
             f"offsets=True: {binarizer.loops} planes of {binarizer.code_dim} bits are too long "
             "for exact distances with offsets (SDC values must stay below 2^23)")
     return bool(offsets)
+
+
+def _checked_dir(directory: Any) -> str | None:
+    """None, or an existing directory (where an unsaved rerank="mmap" index spills)."""
+    if directory is None:
+        return None
+    path = checked_path(directory, "rerank_dir")
+    if not os.path.isdir(path):
+        raise BitgraphValueError(f"rerank_dir must be an existing directory, got {path!r}")
+    return path
 
 
 class BinaryIndex(_VectorIndex):
@@ -92,7 +104,7 @@ class BinaryIndex(_VectorIndex):
         if rerank not in RERANKS:
             raise BitgraphValueError(f"rerank must be 'memory', 'mmap' or None, got {rerank!r}")
         self._rerank_kind = rerank
-        self._rerank_dir = rerank_dir
+        self._rerank_dir = _checked_dir(rerank_dir)
         self._M, self._ef_construction, self._seed = check_graph_params(M, ef_construction, seed)
         self._offsets = _use_offsets(binarizer, offsets)
         self._rerank = (None if rerank is None
@@ -314,6 +326,9 @@ class BinaryIndex(_VectorIndex):
         core_arrays = {k: v for k, v in arrays.items()
                        if not k.startswith(_BINZ_PREFIX) and k != _RERANK_SECTION}
         super()._restore(meta, core_arrays, backend, verify)
+        if self._dim != self._binarizer.dim:
+            raise IndexFileError(f"index file is inconsistent: dim {self._dim}, binarizer dim "
+                                 f"{self._binarizer.dim}")
         self._rerank = None
         if self._rerank_kind is not None:
             base = arrays.get(_RERANK_SECTION)
@@ -330,7 +345,7 @@ class BinaryIndex(_VectorIndex):
 
     def _state_dtypes(self) -> dict[str, Any]:
         if self._graph == "flat":
-            return {"vectors": np.uint8, "labels": np.int64, "deleted": np.uint8}
+            return {"vectors": (np.uint8, 2), "labels": (np.int64, 1), "deleted": (np.uint8, 1)}
         return graph_state_dtypes()
 
     def _check_values(self, state: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ._validation import exact_ints
 from .errors import BitgraphTypeError, BitgraphValueError
 
 # Program op codes (shared with csrc/filter/bitset_program.hpp and _numba/filters.py).
@@ -67,9 +68,15 @@ def _eq_value(value: Any, what: str) -> np.ndarray:
 
 
 def _int_array(values: Any, what: str) -> np.ndarray:
-    if isinstance(values, (str, bytes)) or np.isscalar(values):
-        raise BitgraphTypeError(f"{what} must be a sequence of ints, got {values!r}")
-    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if (values is None or isinstance(values, (str, bytes, dict)) or np.isscalar(values)
+            or not hasattr(values, "__iter__")):
+        raise BitgraphTypeError(f"{what} must be a sequence of ints, got {values!r:.80}")
+    try:
+        arr = exact_ints(list(values) if not isinstance(values, np.ndarray) else values, what)
+    except BitgraphValueError:
+        raise
+    except (TypeError, ValueError) as exc:  # ragged or not iterable
+        raise BitgraphTypeError(f"{what} must be a sequence of ints: {exc}") from None
     if arr.ndim != 1:
         raise BitgraphValueError(f"{what} must be 1-d, got shape {arr.shape}")
     if arr.size == 0:
@@ -107,7 +114,8 @@ class Filter:
 
     @staticmethod
     def isin(field: str, values: Iterable[int]) -> "Filter":
-        """Items whose int ``field`` is one of ``values``."""
+        """Items whose ``field`` is one of the int ``values`` (int fields; float fields compare
+        them exactly, so 2**53 + 1 matches no float)."""
         _check_field(field)
         arr = _int_array(values, f"Filter.isin({field!r}, values)")
         return Filter("isin", field, (np.unique(arr),))

@@ -74,9 +74,9 @@ class HNSWIndex(_VectorIndex):
 
 
 def graph_state_dtypes() -> dict[str, Any]:
-    """The sections of a saved HNSW core and their dtypes."""
-    return {"vectors": np.uint8, "links0": np.int32, "levels": np.int32, "upper": np.int32,
-            "labels": np.int64, "deleted": np.uint8}
+    """The sections of a saved HNSW core: name -> (dtype, number of dimensions)."""
+    return {"vectors": (np.uint8, 2), "links0": (np.int32, 2), "levels": (np.int32, 1),
+            "upper": (np.int32, 1), "labels": (np.int64, 1), "deleted": (np.uint8, 1)}
 
 
 def check_graph_params(M: Any, ef_construction: Any, seed: Any) -> tuple[int, int, int]:
@@ -99,7 +99,9 @@ def _validate_graph(state: dict[str, Any], M: int) -> None:
     n = levels.shape[0]
     if links0.ndim != 2 or links0.shape != (n, 1 + 2 * M):
         raise ValueError(f"links0 has shape {links0.shape}, expected ({n}, {1 + 2 * M})")
-    if n == 0:
+    if n == 0:  # an empty graph: no entry point, no levels (a walk would start from them)
+        if int(state.get("entry_point", 0)) != -1 or int(state.get("max_level", 0)) != -1:
+            raise ValueError("an empty graph must have entry point -1 and max level -1")
         return
     if levels.min() < 0 or levels.max() > 64:
         raise ValueError("levels out of range")
@@ -122,6 +124,14 @@ def _validate_graph(state: dict[str, Any], M: int) -> None:
         utargets = blocks[:, 1:][uused]
         if utargets.size and (utargets.min() < 0 or utargets.max() >= n):
             raise ValueError("upper links point outside the index")
+        # A link on level l must lead to a node that has level l: a walk reads the target's
+        # level-l block next (past the end of the arena for a node without one).
+        per_node = levels.astype(np.int64)
+        first = np.repeat(np.cumsum(per_node) - per_node, per_node)  # each block's node start
+        block_level = np.arange(blocks.shape[0]) - first + 1
+        link_level = np.broadcast_to(block_level[:, None], uused.shape)[uused]
+        if utargets.size and (levels[utargets] < link_level).any():
+            raise ValueError("upper links lead to nodes without that level")
     ep = int(state.get("entry_point", -1))
     if not (0 <= ep < n) or int(levels[ep]) != int(state.get("max_level", -2)):
         raise ValueError("entry point is invalid")

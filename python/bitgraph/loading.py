@@ -41,8 +41,11 @@ def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = Tru
             version newer than this bitgraph reads.
     """
     path = persistence.checked_path(path)
-    mapped = [] if mmap else persistence.read_header(path).get("mapped_sections") or []
-    if mapped:
+    mapped = persistence.read_header(path).get("mapped_sections") or []
+    if not (isinstance(mapped, list) and all(isinstance(m, str) for m in mapped)):
+        raise IndexFileError(f"{path}: malformed header (mapped_sections must be a list of "
+                             f"section names, got {mapped!r:.60})")
+    if mapped and not mmap:
         # Sections the index keeps on disk (BinaryIndex re-rank vectors with rerank="mmap")
         # stay memory-mapped; everything else is read into memory as usual.
         meta, arrays = persistence.read_index(path, mmap=True, verify=verify)

@@ -141,12 +141,14 @@ def check_state_consistent(state: dict[str, Any], required: tuple[str, ...]) -> 
         raise ValueError(f"missing sections: {', '.join(missing)}")
 
 
-def check_state_arrays(state: dict[str, Any], dtypes: dict[str, Any]) -> None:
-    """Every named section is present with its dtype (the cores would cast silently)."""
-    check_state_consistent(state, tuple(dtypes))
-    for name, dtype in dtypes.items():
+def check_state_arrays(state: dict[str, Any], layout: dict[str, tuple[Any, int]]) -> None:
+    """Every named section is present with its dtype and number of dimensions (the cores
+    would cast or reshape silently)."""
+    check_state_consistent(state, tuple(layout))
+    for name, (dtype, ndim) in layout.items():
         arr = state[name]
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype):
-            got = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise ValueError(f"section {name!r} has dtype {got}, expected "
-                                     f"{np.dtype(dtype)}")
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype) or arr.ndim != ndim:
+            got = (f"{arr.dtype} with {arr.ndim} dimensions" if isinstance(arr, np.ndarray)
+                   else type(arr).__name__)
+            raise ValueError(f"section {name!r} is {got}, expected {np.dtype(dtype)} with "
+                             f"{ndim} dimensions")

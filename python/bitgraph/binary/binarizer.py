@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
-from .._validation import MAX_DIM, as_matrix, check_dim, check_int, check_seed, default_threads
+from .._validation import (MAX_DIM, as_matrix, check_dim, check_int, check_magnitude,
+                           check_seed, default_threads)
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
 from ..persistence import read_index, save_atomic
 from . import offsets as offsets_mod
@@ -42,6 +43,9 @@ def random_projection(dim: int, code_dim: int, rng: np.random.Generator) -> np.n
 
 
 MAX_MODEL_BYTES = 2 << 30
+MAX_FIT_BYTES = 4 << 30
+FIT_ROWS = 50_000  # a fit works on at most this many sample rows (training.py subsamples)
+OFFSET_PAIRS = offsets_mod.PAIRS  # pairs the code offsets are fitted on
 
 
 def _check_model_size(dim: int, loops: int, code_dim: int, learned: bool) -> None:
@@ -165,7 +169,11 @@ class RecurrentBinarizer:
                 "first (or load a saved binarizer)")
 
     def _prepare(self, x: Any, what: str) -> np.ndarray:
-        return as_matrix(x, self._dim, what)
+        # The kernels work in float32: a squared norm or a projection of values beyond
+        # ~1e18 would overflow to infinity and code garbage.
+        arr = as_matrix(x, self._dim, what)
+        check_magnitude(arr, what, "rescale the vectors")
+        return arr
 
     def _set_params(self, params: dict[str, np.ndarray]) -> None:
         out = {k: np.ascontiguousarray(params[k], dtype=np.float32) for k in _ARRAYS}
@@ -202,6 +210,15 @@ class RecurrentBinarizer:
         if x.shape[0] < 2:
             raise BitgraphValueError(
                 f"fit needs at least 2 sample vectors, got {x.shape[0]}")
+        # The fit holds a few (rows, code_dim * loops) float32 arrays at once: projections of
+        # the sample, and the code vectors of the ~20,000 pairs the offsets are fitted on.
+        rows = max(min(x.shape[0], FIT_ROWS), OFFSET_PAIRS)
+        work = 8 * rows * (self._code_dim * self._loops + self._dim)
+        if work > MAX_FIT_BYTES:
+            raise BitgraphValueError(
+                f"fitting code_dim={self._code_dim} on {x.shape[0]:,} vectors needs ~"
+                f"{work / 2**30:.0f} GiB of working memory (at most {MAX_FIT_BYTES >> 30} GiB): "
+                "use a smaller code_dim or fewer sample vectors")
         if epochs is not None:
             check_int("epochs", epochs, 0, MAX_EPOCHS)
         old = None
@@ -333,16 +350,16 @@ class RecurrentBinarizer:
         try:
             if meta.get("kind", KIND) != KIND:
                 raise BitgraphValueError(f"not a binarizer state (kind={meta.get('kind')!r})")
-            if int(meta.get("state_version", 1)) > STATE_VERSION:
+            if check_int("state_version", meta.get("state_version", 1), 1) > STATE_VERSION:
                 raise BitgraphValueError("binarizer state written by a newer bitgraph")
-            obj = cls(int(meta["dim"]), loops=int(meta["loops"]),
-                      code_dim=int(meta["code_dim"]), learned=bool(meta["learned"]),
-                      seed=int(meta["seed"]), normalize=bool(meta["normalize"]))
+            # The constructor checks every number (a file may hold inf, 2**70 or "x").
+            obj = cls(meta["dim"], loops=meta["loops"], code_dim=meta["code_dim"],
+                      learned=meta["learned"], seed=meta["seed"], normalize=meta["normalize"])
             obj._set_params({k: np.array(arrays[k]) for k in _ARRAYS})
             obj._offsets = _checked_offsets(meta.get("offsets"))
-        except (KeyError, TypeError) as exc:
+            obj._info = dict(meta.get("info", {}))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise BitgraphValueError(f"malformed binarizer state: {exc!r}") from exc
-        obj._info = dict(meta.get("info", {}))
         return obj
 
     def save(self, path: str | os.PathLike[str]) -> None:

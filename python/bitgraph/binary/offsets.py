@@ -23,7 +23,7 @@ import numpy as np
 from . import reference
 
 MAX_OFFSET = (1 << 22) - 1      # the native store's bound: two offsets + SDC < 2^24
-_PAIRS = 20_000
+PAIRS = 20_000  # random pairs the inner-product slope is fitted on
 
 
 def weighted_signs(bits: np.ndarray, kind: str) -> np.ndarray:
@@ -37,7 +37,7 @@ def weighted_signs(bits: np.ndarray, kind: str) -> np.ndarray:
 
 
 def ip_slope(code_vectors: np.ndarray, centred: np.ndarray, rng: np.random.Generator,
-             pairs: int = _PAIRS) -> float:
+             pairs: int = PAIRS) -> float:
     """Least-squares slope a of <centred_i, centred_j> ~ a * <code_i, code_j> + c over random
     pairs i != j (the intercept is a per-query constant and does not matter)."""
     n = len(code_vectors)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._growth import grown_capacity
-from ..persistence import is_mapped
+from ..persistence import file_error, is_mapped
 
 
 class MemoryVectors:
@@ -102,8 +102,12 @@ class MappedVectors:
     def _spill(self, n_keep: int) -> None:
         import tempfile  # here: its imports cost ~1 MiB of every process's memory
 
-        fp = tempfile.NamedTemporaryFile(prefix="bitgraph-rerank-", suffix=".f32",
-                                         dir=self._directory, delete=False)
+        try:
+            fp = tempfile.NamedTemporaryFile(prefix="bitgraph-rerank-", suffix=".f32",
+                                             dir=self._directory, delete=False)
+        except OSError as exc:
+            raise file_error(exc, "create the re-rank vectors' file",
+                             self._directory or tempfile.gettempdir()) from exc
         try:
             os.unlink(fp.name)  # POSIX: the open file stays; nothing is left after a crash
         except OSError:  # pragma: no cover - Windows keeps the name until close()
@@ -121,10 +125,13 @@ class MappedVectors:
         if self._file is None:
             self._spill(n0)
         fp = self._file
-        fp.seek(n0 * 4 * self._dim)
-        # Never shrink the file: an older map held by a running search may still cover it.
-        fp.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
-        fp.flush()
+        try:
+            fp.seek(n0 * 4 * self._dim)
+            # Never shrink the file: an older map held by a running search may still cover it.
+            fp.write(np.ascontiguousarray(rows, dtype=np.float32).tobytes())
+            fp.flush()
+        except OSError as exc:  # e.g. the disk is full: nothing was added
+            raise file_error(exc, "write the re-rank vectors", self._directory or "") from exc
         self._n = n0 + rows.shape[0]
         self._remap()
 

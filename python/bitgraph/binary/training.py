@@ -311,7 +311,7 @@ def fit_learned(x: np.ndarray, planes: int, m: int, rng: np.random.Generator, *,
         params = _init_learned(x, planes, m, rng)
     info: dict[str, Any] = {"epochs": epochs, "train_sample": n,
                             "init": "rotation" if old is None else "compatible_with"}
-    if n < 20:
+    if n < 20 or len(x) <= 50:  # too few to mine 40 neighbours and hold out a validation set
         return params, info
     # progress: one bar step per training step; the phases before it are named on the bar
     bar = _progress_bar(progress, epochs * max(1, n // ANCHORS))
