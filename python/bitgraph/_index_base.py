@@ -31,8 +31,8 @@ from ._validation import (
     check_dim,
     check_float16_range,
     check_int,
-    check_magnitude,
     check_result_size,
+    checked_magnitude,
     default_threads,
     is_private_copy,
     next_ids,
@@ -175,11 +175,12 @@ class _VectorIndex(ABC):
 
     # --- prepare -----------------------------------------------------------------------------
     def _prepare(self, x: Any, what: str) -> np.ndarray:
-        arr = as_matrix(x, self._dim, what)
+        # The metric's own pass over the values (norms for cosine, min / max for l2 and ip)
+        # is also the finiteness check.
+        arr = as_matrix(x, self._dim, what, check_finite=False)
         if self._metric == "cosine":
             return normalized(arr, what, inplace=is_private_copy(arr, x))
-        check_magnitude(arr, what)
-        return arr
+        return checked_magnitude(arr, what)
 
     # --- add -----------------------------------------------------------------------------------
     @property
@@ -359,7 +360,7 @@ class _VectorIndex(ABC):
         returns sorted rows padded at the end, so a short row has -1 where the last wanted
         result should be. (Filtered queries have the planner's own guarantee.)"""
         want = min(ids.shape[1], len(self))
-        if want == 0:
+        if want == 0 or ids[:, want - 1].min() >= 0:
             return
         short = ids[:, want - 1] < 0
         if rows is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from typing import Any
@@ -36,12 +37,15 @@ def check_int(name: str, value: Any, minimum: int, maximum: int | None = None, *
               allow_none: bool = False) -> int | None:
     """``value`` as a Python int in ``[minimum, maximum]`` (BitgraphTypeError for non-ints,
     bools included; BitgraphValueError outside the range)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        bound = f"an int >= {minimum}" if maximum is None else f"an int in [{minimum}, {maximum}]"
-        raise BitgraphTypeError(f"{name} must be {bound}, got {type(value).__name__} {value!r}")
-    value = int(value)
+    if type(value) is not int:  # bool is not int here (type(True) is bool)
+        if value is None and allow_none:
+            return None
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            bound = (f"an int >= {minimum}" if maximum is None
+                     else f"an int in [{minimum}, {maximum}]")
+            raise BitgraphTypeError(
+                f"{name} must be {bound}, got {type(value).__name__} {value!r}")
+        value = int(value)
     if value < minimum:
         raise BitgraphValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -72,8 +76,9 @@ def check_number(name: str, value: Any, minimum: float) -> float:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def usable_cores() -> int:
-    """Cores this process may run on."""
+    """Cores this process may run on (read once: a search must not pay a system call)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
@@ -108,11 +113,18 @@ def next_ids(first: int, n: int) -> np.ndarray:
     return np.arange(first, first + n, dtype=np.int64)
 
 
-def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
+def as_matrix(x: Any, dim: int, what: str, *, check_finite: bool = True) -> np.ndarray:
     """Converts an array-like to a C-contiguous (n, dim) float32 matrix of finite values.
 
-    A single vector of ``dim`` values is accepted as one row.
+    A single vector of ``dim`` values is accepted as one row. ``check_finite=False`` leaves
+    the finiteness check to the caller (:func:`prepared_rows` folds it into the metric's own
+    pass over the values). A C-contiguous float32 (n, dim) array passes without a copy.
     """
+    if (type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2  # the common case
+            and x.shape[1] == dim and x.shape[0] and x.flags.c_contiguous):
+        if check_finite:
+            _check_finite(x, what, "contains NaN or infinity")
+        return x
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
@@ -138,8 +150,9 @@ def as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
         _check_finite(arr, what, "contains NaN or infinity")
     with np.errstate(over="ignore"):
         arr = np.ascontiguousarray(arr, dtype=np.float32)
-    _check_finite(arr, what, "holds values beyond the float32 range (+-3.4e38)" if wide
-                  else "contains NaN or infinity")
+    if wide or check_finite:
+        _check_finite(arr, what, "holds values beyond the float32 range (+-3.4e38)" if wide
+                      else "contains NaN or infinity")
     return arr
 
 
@@ -147,8 +160,12 @@ def _check_finite(arr: np.ndarray, what: str, why: str) -> None:
     # min and max propagate NaN and show infinities without an (n, dim) temporary: a batch
     # validated here leaves no garbage behind (see _peaks).
     if not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
-        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise BitgraphValueError(f"{what} {why} (first in row {bad})")
+        _raise_not_finite(arr, what, why)
+
+
+def _raise_not_finite(arr: np.ndarray, what: str, why: str) -> None:
+    bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+    raise BitgraphValueError(f"{what} {why} (first in row {bad})")
 
 
 def _peaks(arr: np.ndarray) -> np.ndarray:
@@ -158,26 +175,57 @@ def _peaks(arr: np.ndarray) -> np.ndarray:
     return np.maximum(arr.max(axis=1), -arr.min(axis=1))
 
 
-def normalized(arr: np.ndarray, what: str, *, inplace: bool = False) -> np.ndarray:
-    """L2-normalised copy of a float32 matrix (for cosine; in place with ``inplace``, for an
-    array that is already a private copy); zero rows are an error.
+# Squared norms in this range are exact enough to normalise by directly; outside it (values
+# beyond ~1e19 overflow, below ~1e-19 underflow in float32) rows are scaled by their peak first.
+_SQ_LOW, _SQ_HIGH = 1e-30, 1e30
 
-    Each row is first divided by its largest magnitude, so the squared norm can neither
-    overflow (values beyond ~1e19) nor underflow (values below ~1e-19) in float32.
+
+def normalized(arr: np.ndarray, what: str, *, inplace: bool = False) -> np.ndarray:
+    """L2-normalised copy of a finite-checked or unchecked float32 matrix (for cosine; in
+    place with ``inplace``, for an array that is already a private copy). NaN / infinity
+    and zero rows are errors.
+
+    One pass computes the squared norms; NaN or infinity in a row shows in its norm, so that
+    pass is also the finiteness check. Rows whose squared norm would overflow or underflow
+    float32 are first divided by their largest magnitude.
     """
-    peak = _peaks(arr)
-    if (peak == 0).any():
-        bad = int(np.flatnonzero(peak == 0)[0])
-        raise BitgraphValueError(
-            f"{what} row {bad} is all zeros: cosine similarity is undefined for it"
-        )
+    sq = np.einsum("ij,ij->i", arr, arr)
+    lo, hi = sq.min(), sq.max()  # NaN propagates: the comparisons below fail for it
+    if not (_SQ_LOW <= lo and hi <= _SQ_HIGH):
+        _check_finite(arr, what, "contains NaN or infinity")
+        peak = _peaks(arr)
+        if (peak == 0).any():
+            bad = int(np.flatnonzero(peak == 0)[0])
+            raise BitgraphValueError(
+                f"{what} row {bad} is all zeros: cosine similarity is undefined for it"
+            )
+        out = arr if inplace else arr / peak[:, None]
+        if inplace:
+            out /= peak[:, None]
+        out /= np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+        return out
+    norms = np.sqrt(sq)[:, None]
     if inplace:
-        out = arr
-        out /= peak[:, None]
-    else:
-        out = arr / peak[:, None]  # the one copy
-    out /= np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
-    return out
+        arr /= norms
+        return arr
+    return arr / norms  # the one copy
+
+
+def checked_magnitude(arr: np.ndarray, what: str,
+                      advice: str = "rescale the vectors or use metric='cosine'") -> np.ndarray:
+    """``arr`` after the l2 / ip checks in one pass: finite values (check_finite=False in
+    as_matrix) within :func:`check_magnitude`'s limit."""
+    lo, hi = arr.min(), arr.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        _raise_not_finite(arr, what, "contains NaN or infinity")
+    if max(float(hi), -float(lo)) > magnitude_limit(arr.shape[1]):
+        check_magnitude(arr, what, advice)
+    return arr
+
+
+def magnitude_limit(dim: int) -> float:
+    """The largest |value| an l2 / ip vector may hold (see :func:`check_magnitude`)."""
+    return float(np.sqrt(np.finfo(np.float32).max / (4.0 * dim)))
 
 
 def is_private_copy(arr: np.ndarray, source: Any) -> bool:
@@ -192,7 +240,7 @@ def check_magnitude(arr: np.ndarray, what: str,
     product overflow to infinity are refused rather than ranked wrongly. The limit (for any two
     rows |<a, b>| and |a - b|^2 stay below float32's maximum) is ~1e18 at dim 128."""
     dim = arr.shape[1]
-    limit = float(np.sqrt(np.finfo(np.float32).max / (4.0 * dim)))
+    limit = magnitude_limit(dim)
     if max(float(arr.max()), -float(arr.min())) <= limit:
         return
     peak = _peaks(arr)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -29,10 +30,12 @@ class SearchResult:
     distances: np.ndarray
     plans: np.ndarray | None = None
     visited: np.ndarray | None = None
-    counts: np.ndarray = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "counts", (self.ids >= 0).sum(axis=1).astype(np.int64))
+    @functools.cached_property
+    def counts(self) -> np.ndarray:
+        """``(nq,)`` int64: real results per query (computed on first use: a one-query call
+        that never reads it does not pay for it)."""
+        return (self.ids >= 0).sum(axis=1).astype(np.int64)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return iter((self.ids, self.distances))

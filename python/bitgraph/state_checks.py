@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._validation import INT64_MAX
+from ._validation import INT64_MAX, magnitude_limit
 
 _CHUNK_BYTES = 32 << 20
 # Stored cosine vectors are unit vectors (normalised at add); a float16 row keeps ~3 digits.
@@ -30,11 +30,6 @@ def _chunks(n: int, row_bytes: int) -> Iterator[slice]:
     step = max(1, _CHUNK_BYTES // max(1, row_bytes))
     for start in range(0, n, step):
         yield slice(start, min(n, start + step))
-
-
-def magnitude_limit(dim: int) -> float:
-    """The largest |value| ``add`` accepts for l2 / ip (see _validation.check_magnitude)."""
-    return float(np.sqrt(np.finfo(np.float32).max / (4.0 * dim)))
 
 
 def check_float_rows(name: str, vectors: np.ndarray, metric: str, storage: str = "float32"
