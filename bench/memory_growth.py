@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -218,16 +219,50 @@ def main(argv: list[str] | None = None) -> None:
     for lib in missing:
         print(f"skipped {lib}: not installed (pip install -e '.[bench]')", file=sys.stderr)
     libs = [lib for lib in libs if lib not in missing]
+    start = time.perf_counter()
     rows = run([d for d in a.datasets.split(",") if d], libs, a.chunk, a.repeats,
                a.ef_construction, a.threads)
     text = table(rows, a.chunk)
     print(text)
     if a.out:
+        meta = _meta(sys.argv if argv is None else ["bench.memory_growth", *argv])
+        meta.update(chunk=a.chunk, ef_construction=a.ef_construction, threads=a.threads,
+                    repeats=a.repeats, wall_s=time.perf_counter() - start)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps({"rows": rows, "chunk": a.chunk,
-                                           "ef_construction": a.ef_construction,
-                                           "threads": a.threads}, indent=1))
+        Path(a.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
         print(f"results: {a.out}")
+
+
+def _meta(argv: list[str]) -> dict:
+    """Command, date, commit and machine of a run (as the other suites record them)."""
+    import datetime
+    import platform
+
+    from .run_suite import _git_commit
+
+    return {"suite": "memory", "argv": list(argv),
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), **_git_commit(),
+            "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0))
+                        if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+                        "python": platform.python_version(), "numpy": np.__version__}}
+
+
+def section(path: Path) -> str:
+    """The RESULTS.md section of a memory-growth JSON (bench.results_md)."""
+    data = json.loads(Path(path).read_text())
+    meta, rows = data["meta"], data["rows"]
+    machine = meta.get("machine", {})
+    dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
+    head = [f"## Memory of a streaming ingest ({path.stem})",
+            f"Command: `python -m bench.memory_growth {' '.join(meta.get('argv', [])[1:])}`  \n"
+            f"Date: {meta.get('date', '?')} · Commit: {(meta.get('commit') or '?')[:10]}{dirty}"
+            f" · Machine: {machine.get('cores', '?')} cores, {machine.get('platform', '?')} · "
+            f"M = 16, ef_construction = {meta.get('ef_construction')}, "
+            f"{meta.get('threads')} build threads · Wall: {meta.get('wall_s', 0) / 60:.0f} min",
+            "Each build runs in a fresh process that has loaded the vectors and imported the "
+            "library; RSS growth is measured from before the index is made to after the last "
+            "add (after a garbage collection). nbytes: bitgraph's `index.nbytes`."]
+    return "\n\n".join(head + [table(rows, meta.get("chunk", 0))])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ native one when the run has ``bitgraph-numba-f32``. A pytest-benchmark JSON adds
 table (GB/s counted by ``bench/micro``). Filtered-search files (``bench.filtered``,
 ``meta.suite == "filtered"``) become "Filtered search" sections (``filter_report.section``);
 binary-index files (``bench.binary``, ``meta.suite == "binary"``) become "Binary indexes"
-sections (``binary_report.section``).
+sections (``binary_report.section``); memory-growth files (``bench.memory_growth``,
+``meta.suite == "memory"``) a "Memory of a streaming ingest" section.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import json
 import re
 from pathlib import Path
 
-from . import binary_report, filter_report
+from . import binary_report, filter_report, memory_growth
 from .report import tables
 
 HERE = Path(__file__).resolve().parent
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> str:
     paths = sorted((p for p in Path(args.results).glob("*.json")
                     if not re.search(r"-b\d+-q\d+$", p.stem)),
                    key=lambda p: (p.stem.count("-"), p.stem))
-    filtered, binary = [], []
+    filtered, binary, memory = [], [], []
     for path in paths:
         data = json.loads(path.read_text())
         if "rows" not in data:
@@ -139,12 +140,16 @@ def main(argv: list[str] | None = None) -> str:
             filtered.append(path)
         elif data.get("meta", {}).get("suite") == "binary":     # bench.binary runs
             binary.append(path)
+        elif data.get("meta", {}).get("suite") == "memory":     # bench.memory_growth runs
+            memory.append(path)
         else:
             sections.append(suite_section(path))
     for path in filtered:                                    # after the recall-QPS suites
         sections.append(filter_report.section(path))
     for path in binary:
         sections.append(binary_report.section(path))
+    for path in memory:
+        sections.append(memory_growth.section(path))
     for micro in args.micro:
         sections.append(micro_section(Path(micro)))
     if args.notes and Path(args.notes).exists():

@@ -509,3 +509,27 @@ def test_tag_labels_beyond_int64_are_refused(make_index):
     with pytest.raises(bg.BitgraphError):
         index.add(np.ones((1, DIM)), attributes={"tags": [[2**70]]})
     assert len(index) == 0
+
+
+def test_cosine_normalisation_does_not_depend_on_the_batch(backend):
+    """A row normalises to the same bits alone or beside rows that need peak scaling (the fuzz
+    suite found float16 rows that differed in the last bit by batch)."""
+    from bitgraph._validation import normalized
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, DIM)).astype(np.float32)
+    mixed = x.copy()
+    mixed[7] *= np.float32(1e25)  # squared norm beyond float32
+    mixed[9] *= np.float32(1e-25)  # and below
+    alone = normalized(x, "x")
+    together = normalized(mixed, "x")
+    keep = [i for i in range(50) if i not in (7, 9)]
+    assert np.array_equal(alone[keep], together[keep])
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-6)
+    a = bg.HNSWIndex(DIM, storage="float16", backend=backend)
+    b = bg.HNSWIndex(DIM, storage="float16", backend=backend)
+    a.add(x[keep])
+    b.add(mixed, ids=np.arange(50))
+    b.remove([7, 9])
+    ra, rb = a.search(x[:5], k=3), b.search(x[:5], k=3)
+    assert np.array_equal(ra.distances, rb.distances)

@@ -181,34 +181,40 @@ _SQ_LOW, _SQ_HIGH = 1e-30, 1e30
 
 
 def normalized(arr: np.ndarray, what: str, *, inplace: bool = False) -> np.ndarray:
-    """L2-normalised copy of a finite-checked or unchecked float32 matrix (for cosine; in
-    place with ``inplace``, for an array that is already a private copy). NaN / infinity
-    and zero rows are errors.
+    """L2-normalised copy of an unchecked float32 matrix (for cosine; in place with
+    ``inplace``, for an array that is already a private copy). NaN / infinity and zero rows
+    are errors.
 
     One pass computes the squared norms; NaN or infinity in a row shows in its norm, so that
-    pass is also the finiteness check. Rows whose squared norm would overflow or underflow
-    float32 are first divided by their largest magnitude.
+    pass is also the finiteness check. A row whose squared norm would overflow or underflow
+    float32 is first divided by its largest magnitude. Each row takes its path by its own norm,
+    so it normalises to the same bits whatever batch it comes in.
     """
     sq = np.einsum("ij,ij->i", arr, arr)
+    out = arr if inplace else np.empty_like(arr)
     lo, hi = sq.min(), sq.max()  # NaN propagates: the comparisons below fail for it
-    if not (_SQ_LOW <= lo and hi <= _SQ_HIGH):
-        _check_finite(arr, what, "contains NaN or infinity")
-        peak = _peaks(arr)
-        if (peak == 0).any():
-            bad = int(np.flatnonzero(peak == 0)[0])
-            raise BitgraphValueError(
-                f"{what} row {bad} is all zeros: cosine similarity is undefined for it"
-            )
-        out = arr if inplace else arr / peak[:, None]
-        if inplace:
-            out /= peak[:, None]
-        out /= np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+    if _SQ_LOW <= lo and hi <= _SQ_HIGH:
+        np.divide(arr, np.sqrt(sq)[:, None], out=out)
         return out
-    norms = np.sqrt(sq)[:, None]
-    if inplace:
-        arr /= norms
-        return arr
-    return arr / norms  # the one copy
+    ok = (sq >= _SQ_LOW) & (sq <= _SQ_HIGH)
+    odd = np.flatnonzero(~ok)
+    rows = arr[odd]
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        bad = int(odd[np.flatnonzero(~finite)[0]])
+        raise BitgraphValueError(f"{what} contains NaN or infinity (first in row {bad})")
+    peak = _peaks(rows)
+    if (peak == 0).any():
+        bad = int(odd[np.flatnonzero(peak == 0)[0]])
+        raise BitgraphValueError(
+            f"{what} row {bad} is all zeros: cosine similarity is undefined for it"
+        )
+    rows /= peak[:, None]
+    rows /= np.sqrt(np.einsum("ij,ij->i", rows, rows))[:, None]
+    keep = np.flatnonzero(ok)
+    out[keep] = arr[keep] / np.sqrt(sq[keep])[:, None]
+    out[odd] = rows
+    return out
 
 
 def checked_magnitude(arr: np.ndarray, what: str,
