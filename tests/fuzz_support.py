@@ -276,27 +276,12 @@ def prepared(x: np.ndarray, metric: str) -> np.ndarray:
     return normalized(x, "x") if metric == "cosine" else x
 
 
-def int8_encode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The contract's int8 rows: (codes, scale, sqnorm)."""
-    x = np.asarray(x, dtype=np.float32)
-    amax = np.abs(x).max(axis=1)
-    scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
-    codes = np.clip(np.rint(x / scale[:, None]), -127, 127).astype(np.float32)
-    v = codes * scale[:, None]
-    sqnorm = np.cumsum(v * v, axis=1, dtype=np.float32)[:, -1]
-    return codes.astype(np.int8), scale, sqnorm.astype(np.float32)
-
-
 def decoded(x: np.ndarray, storage: str) -> np.ndarray:
     """The stored form of prepared float32 rows, decoded back to float32."""
-    x = np.asarray(x, dtype=np.float32)
-    if storage == "float16":
-        with np.errstate(over="ignore"):
-            return x.astype(np.float16).astype(np.float32)
-    if storage == "int8":
-        codes, scale, _ = int8_encode(x)
-        return codes.astype(np.float32) * scale[:, None]
-    return x.copy()
+    from bg_testutil import decode_reference
+
+    with np.errstate(over="ignore"):
+        return decode_reference(x, storage)
 
 
 def float_distances(q: np.ndarray, x: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:

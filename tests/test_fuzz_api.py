@@ -1259,8 +1259,11 @@ CTOR_PARAMS = ["dim", "M", "ef_construction", "seed", "loops", "code_dim", "metr
 def ctor_worker():
     from fuzz_support import Worker
 
+    # One constructor + add of 5 vectors takes milliseconds, but the first numba case of a
+    # fresh checkout compiles the backend (a minute or more on a slow shared machine): the
+    # limit only has to tell a hang from that.
     w = Worker(Path(__file__).resolve(), job_timeout=float(os.environ.get(
-        "BITGRAPH_FUZZ_JOB_TIMEOUT", "10")))  # one constructor + add of 5 vectors: milliseconds
+        "BITGRAPH_FUZZ_JOB_TIMEOUT", "300")))
     yield w
     w.close()
 

@@ -50,7 +50,8 @@ from fuzz_support import (BACKENDS, INT64_MAX, INT64_MIN, INT_MISSING, Worker,  
                           fuzz_settings, serve)
 
 _PREFIX = struct.Struct("<8sIIII")
-JOB_TIMEOUT_S = float(os.environ.get("BITGRAPH_FUZZ_JOB_TIMEOUT", "30"))  # a job takes ~10 ms
+# a job takes ~10 ms; the first numba load in a fresh checkout compiles the backend first
+JOB_TIMEOUT_S = float(os.environ.get("BITGRAPH_FUZZ_JOB_TIMEOUT", "300"))
 
 
 # =============================================================================================

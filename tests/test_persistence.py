@@ -491,17 +491,11 @@ def test_file_errors_are_bitgraph_errors_of_the_builtin_kind(tmp_path):
 
 def _rewritten(tmp_path, index, edit_meta=None, edit_arrays=None, name="edited.bg"):
     """Saves ``index``, edits its metadata / arrays, and writes them back with valid CRCs."""
-    src = tmp_path / "src.bg"
+    from _corrupt_worker import _rewrite
+
+    src, out = tmp_path / "src.bg", tmp_path / name
     index.save(src)
-    meta, arrays = persistence.read_index(src)
-    meta = json.loads(json.dumps(meta))
-    arrays = {k: np.array(v) for k, v in arrays.items()}
-    if edit_meta:
-        edit_meta(meta)
-    if edit_arrays:
-        edit_arrays(arrays)
-    out = tmp_path / name
-    out.write_bytes(persistence.dumps(meta, arrays))
+    _rewrite(str(src), str(out), edit_meta, edit_arrays)
     return out
 
 
