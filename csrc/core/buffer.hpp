@@ -51,6 +51,9 @@ inline Block allocate(size_t bytes) {
     b.bytes = round_up(bytes, kPage);
     void* p = ::mmap(nullptr, b.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    ::madvise(p, b.bytes, MADV_HUGEPAGE);
+#endif
     b.data = p;  // zero-filled by the kernel; untouched pages take no memory
     b.mapped = true;
     return b;
