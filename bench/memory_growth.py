@@ -254,7 +254,8 @@ def section(path: Path) -> str:
     machine = meta.get("machine", {})
     dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
     head = [f"## Memory of a streaming ingest ({path.stem})",
-            f"Command: `python -m bench.memory_growth {' '.join(meta.get('argv', [])[1:])}`  \n"
+            f"Command: `{' '.join(['python -m bench.memory_growth', *meta.get('argv', [])[1:]])}`"
+            "  \n"
             f"Date: {meta.get('date', '?')} · Commit: {(meta.get('commit') or '?')[:10]}{dirty}"
             f" · Machine: {machine.get('cores', '?')} cores, {machine.get('platform', '?')} · "
             f"M = 16, ef_construction = {meta.get('ef_construction')}, "
