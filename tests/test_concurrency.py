@@ -30,6 +30,19 @@ from bg_testutil import assert_valid_result, clustered, recall, reference_distan
 K = 5
 
 
+def _run_readers_beside(writer, reader, n_readers, *, writer_timeout, reader_timeout):
+    """Starts ``n_readers`` threads running ``reader(seed)`` and one running ``writer()``;
+    waits for the writer, then for the readers (they stop once the writer is done)."""
+    readers = [threading.Thread(target=reader, args=(s,)) for s in range(n_readers)]
+    w = threading.Thread(target=writer)
+    for t in readers:
+        t.start()
+    w.start()
+    w.join(timeout=writer_timeout)
+    for t in readers:
+        t.join(timeout=reader_timeout)
+
+
 def _make(kind, backend, dim, metric="l2"):
     if kind == "hnsw":
         return bg.HNSWIndex(dim, metric=metric, M=8, ef_construction=60, backend=backend)
@@ -99,14 +112,7 @@ def test_search_while_adding(backend, kind):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    readers = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
-    w = threading.Thread(target=writer)
-    for t in readers:
-        t.start()
-    w.start()
-    w.join(timeout=120)
-    for t in readers:
-        t.join(timeout=120)
+    _run_readers_beside(writer, reader, 3, writer_timeout=120, reader_timeout=120)
     assert not errors, errors[0]
     assert seen_sizes, "the readers never ran"
     assert len(index) == len(x)
@@ -257,14 +263,7 @@ def test_search_while_memory_moves(tmp_path, backend, kind):
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    readers = [threading.Thread(target=reader, args=(s,)) for s in range(2)]
-    w = threading.Thread(target=writer)
-    for t in readers:
-        t.start()
-    w.start()
-    w.join(timeout=300)
-    for t in readers:
-        t.join(timeout=60)
+    _run_readers_beside(writer, reader, 2, writer_timeout=300, reader_timeout=60)
     assert not errors, errors[0]
     assert len(index) == len(x)
     assert len(bg.load(tmp_path / "x.bg", backend=backend)) > 1000
