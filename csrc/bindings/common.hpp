@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "core/query_checks.hpp"
 #include "core/types.hpp"
-#include "hnsw/hnsw_index.hpp"
+#include "filter/planner.hpp"
+#include "filter/search_request.hpp"
 
 namespace bitgraph::bindings {
 
@@ -200,6 +202,149 @@ inline FilterGroups filter_groups(const py::object& allowed, const py::object& c
     g.offsets.push_back(size_t(o));
   }
   return g;
+}
+
+// --- the one search call: index.query(queries, k, ef, threads, check, filters, planner) ---
+
+// At most this many result cells per call (python/bitgraph/_validation.py: MAX_RESULT_CELLS).
+constexpr size_t kMaxResultCells = size_t(1) << 28;
+
+// What the query values still need (python/bitgraph/_index_base.py passes it).
+enum class QueryCheck : int { kNone = 0, kMagnitude = 1, kNormalize = 2 };
+
+// The compiled filters of a call, kept alive while the index reads them.
+struct FilterProgramsArg {
+  CArray<int64_t> ops, op_offsets;
+  CArray<int32_t> entries, filter_of;
+  CArray<uint64_t> loads;
+  FilterPrograms programs;
+};
+
+// filters = (ops (n, 3) int64, op_offsets (n_filters + 1) int64, entries int32,
+//            loads (n_loads, words) uint64, limit, filter_of (nq) int32 or None)
+inline void parse_filters(const py::tuple& t, size_t nq, size_t n_slots, FilterProgramsArg& f) {
+  require(t.size() == 6, "filters must be (ops, op_offsets, entries, loads, limit, filter_of)");
+  f.ops = CArray<int64_t>::ensure(t[0]);
+  require(f.ops && f.ops.ndim() == 2 && f.ops.shape(1) == 3, "ops must be an (n, 3) int64 array");
+  f.op_offsets = as_vector<int64_t>(t[1], "op_offsets");
+  f.entries = as_vector<int32_t>(t[2], "entries");
+  f.loads = CArray<uint64_t>::ensure(t[3]);
+  const size_t limit = t[4].cast<size_t>();
+  const size_t words = bitset_words(std::min(limit, n_slots));
+  require(f.loads && f.loads.ndim() == 2 &&
+              (f.loads.shape(0) == 0 || size_t(f.loads.shape(1)) == words),
+          "loads must be an (n, words) uint64 array of the bitset size");
+  const size_t n_filters = f.op_offsets.shape(0) ? size_t(f.op_offsets.shape(0)) - 1 : 0;
+  const int64_t* off = f.op_offsets.data();
+  for (size_t i = 0; i < n_filters; ++i)
+    require(off[i] >= 0 && off[i] <= off[i + 1] && off[i + 1] <= f.ops.shape(0),
+            "op_offsets must rise within the ops");
+  FilterPrograms& p = f.programs;
+  if (!t[5].is_none()) {
+    f.filter_of = as_vector<int32_t>(t[5], "filter_of");
+    require(size_t(f.filter_of.shape(0)) == nq, "filter_of needs one entry per query");
+    for (size_t i = 0; i < nq; ++i)
+      require(f.filter_of.data()[i] >= -1 && f.filter_of.data()[i] < int64_t(n_filters),
+              "filter_of entries must be -1 or a filter number");
+    p.filter_of = f.filter_of.data();
+  }
+  p.ops = f.ops.data();
+  p.n_ops = size_t(f.ops.shape(0));
+  p.op_offsets = off;
+  p.n_filters = n_filters;
+  p.entries = f.entries.data();
+  p.n_entries = size_t(f.entries.shape(0));
+  p.loads = f.loads.shape(0) ? f.loads.data() : nullptr;
+  p.n_loads = size_t(f.loads.shape(0));
+  p.limit = limit;
+}
+
+inline PlannerParams parse_planner(const py::object& obj) {
+  PlannerParams p;
+  if (obj.is_none()) return p;
+  py::tuple t = obj.cast<py::tuple>();
+  require(t.size() == 4, "planner must be (exact_ratio, exact_ratio_batched, acorn_below, seeds)");
+  p.exact_ratio = t[0].cast<double>();
+  p.exact_ratio_batched = t[1].cast<double>();
+  p.acorn_below = t[2].cast<double>();
+  p.seeds = t[3].cast<size_t>();
+  return p;
+}
+
+// One search call on `index`: checks (or normalises) the queries, evaluates the filters,
+// plans, walks or scans and pads, with the GIL released once. Returns (labels, distances)
+// or, with filters, (labels, distances, plans, scored); None when a query value needs the
+// Python layer's careful path (NaN, infinity, beyond the magnitude limit, a zero row...).
+template <class Index>
+py::object query_with(const Index& index, const py::handle& queries, size_t k, size_t ef,
+                      size_t threads, int check, const py::object& filters,
+                      const py::object& planner) {
+  const size_t width = index.query_width();
+  // The common case costs no conversion: a C-contiguous float32 array of the right width.
+  // Anything else (a list, float64, a wrong shape, too many results) returns None with
+  // check != 0: the Python layer's careful path converts it or explains what is wrong.
+  auto q = py::array_t<float, py::array::c_style>::ensure(queries);
+  const bool shaped = q && (q.ndim() == 2 ? size_t(q.shape(1)) == width
+                                          : (q.ndim() == 1 && size_t(q.shape(0)) == width));
+  const size_t nq = !shaped ? 0 : q.ndim() == 2 ? size_t(q.shape(0)) : 1;
+  if (check != int(QueryCheck::kNone) && (!shaped || nq * k > kMaxResultCells)) return py::none();
+  require(shaped, "queries must be a C-contiguous float32 (nq, " + std::to_string(width) +
+                      ") array");
+  require(k >= 1, "k must be >= 1");
+  SearchRequest req;
+  req.queries = q.data();
+  req.nq = nq;
+  req.k = k;
+  req.ef = ef;
+  req.threads = std::max<size_t>(threads, 1);
+  req.planner = parse_planner(planner);
+  FilterProgramsArg programs;
+  if (!filters.is_none()) {
+    parse_filters(filters.cast<py::tuple>(), nq, index.n_slots(), programs);
+    req.filters = &programs.programs;
+  }
+  py::array_t<int64_t> labels({py::ssize_t(nq), py::ssize_t(k)});
+  py::array_t<float> dists({py::ssize_t(nq), py::ssize_t(k)});
+  py::array_t<int8_t> plans;
+  py::array_t<int64_t> scored;
+  SearchOutput out{labels.mutable_data(), dists.mutable_data()};
+  if (req.filters) {
+    plans = py::array_t<int8_t>(py::ssize_t(nq));
+    scored = py::array_t<int64_t>(py::ssize_t(nq));
+    out.plans = plans.mutable_data();
+    out.scored = scored.mutable_data();
+  }
+  bool values_ok = true;
+  {
+    py::gil_scoped_release nogil;
+    static thread_local std::vector<float> normalized;
+    if (check == int(QueryCheck::kMagnitude)) {
+      values_ok = values_within(req.queries, nq * width, magnitude_limit(width));
+    } else if (check == int(QueryCheck::kNormalize)) {
+      normalized.resize(nq * width);
+      values_ok = normalize_rows(req.queries, nq, width, normalized.data());
+      req.queries = normalized.data();
+    }
+    if (values_ok) index.search(req, out);
+    if (normalized.size() > (size_t(1) << 20)) std::vector<float>().swap(normalized);
+  }
+  if (!values_ok) return py::none();
+  if (req.filters) return py::make_tuple(labels, dists, plans, scored);
+  return py::make_tuple(labels, dists);
+}
+
+// Adds query(queries, k, ef, threads, check=0, filters=None, planner=None) to a core class
+// (Core holds the index as `index`).
+template <class Core, class Class>
+void def_query(Class& cls) {
+  cls.def(
+      "query",
+      [](const Core& self, const py::handle& queries, size_t k, size_t ef, size_t threads,
+         int check, const py::object& filters, const py::object& planner) {
+        return query_with(*self.index, queries, k, ef, threads, check, filters, planner);
+      },
+      py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
+      py::arg("check") = 0, py::arg("filters") = py::none(), py::arg("planner") = py::none());
 }
 
 void bind_hnsw(py::module_& m);

@@ -16,7 +16,7 @@ struct FlatCore {
 }  // namespace
 
 void bind_flat(py::module_& m) {
-  py::class_<FlatCore>(m, "FlatCore")
+  auto cls = py::class_<FlatCore>(m, "FlatCore")
       .def(py::init([](size_t dim, const std::string& metric, const std::string& storage,
                        size_t planes) {
              require(dim >= 1, "dim must be >= 1");
@@ -173,6 +173,7 @@ void bind_flat(py::module_& m) {
           },
           py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("state"),
           py::arg("planes") = 1);
+  def_query<FlatCore>(cls);
 }
 
 }  // namespace bitgraph::bindings

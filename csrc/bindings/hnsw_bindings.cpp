@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "bindings/common.hpp"
+#include "hnsw/hnsw_index.hpp"
 
 namespace bitgraph::bindings {
 namespace {
@@ -57,7 +58,7 @@ py::tuple search_filtered(HnswCore& self, const py::object& queries, size_t k, s
 }  // namespace
 
 void bind_hnsw(py::module_& m) {
-  py::class_<HnswCore>(m, "HNSWCore")
+  auto cls = py::class_<HnswCore>(m, "HNSWCore")
       .def(py::init([](size_t dim, const std::string& metric, const std::string& storage,
                        size_t M, size_t ef_construction, uint64_t seed, size_t planes) {
              auto c = std::make_unique<HnswCore>();
@@ -193,6 +194,7 @@ void bind_hnsw(py::module_& m) {
           },
           py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("M"),
           py::arg("ef_construction"), py::arg("seed"), py::arg("state"), py::arg("planes") = 1);
+  def_query<HnswCore>(cls);
 }
 
 }  // namespace bitgraph::bindings

@@ -1,5 +1,6 @@
 // bitgraph._core: the native backend. Error translation lives here, once.
 #include "bindings/common.hpp"
+#include "core/thread_pool.hpp"
 
 namespace bitgraph::bindings {
 namespace {
@@ -28,6 +29,17 @@ PYBIND11_MODULE(_core, m) {
       raise_python("Cancelled", "the operation was cancelled by its progress callback");
     }
   });
+  m.def("thread_pool_size", [] { return ThreadPool::instance().size(); },
+        "Worker threads the core's pool keeps (the calling thread works too).");
+  m.def(
+      "set_thread_pool_size",
+      [](size_t workers) {
+        py::gil_scoped_release nogil;
+        ThreadPool::instance().resize(workers);
+      },
+      py::arg("workers"), "Resizes the core's worker pool (0: usable cores - 1).");
+  // query(..., check=1|2) checks / normalises the query values in the core's own pass.
+  m.attr("QUERY_CHECKS") = true;
   bind_kernels(m);
   bind_hnsw(m);
   bind_flat(m);

@@ -1,7 +1,8 @@
-// parallel_for over [0, n) on `threads` threads (the calling thread is one of them). The
-// calling thread alone invokes `progress` now and then; when it returns false the loop stops
-// early (items already started finish) and Cancelled is thrown. The first exception from any
-// worker is rethrown in the caller after all threads joined.
+// parallel_for over [0, n) on up to `threads` threads: the calling thread and idle workers
+// of the core's one pool (core/thread_pool.hpp; no thread is started per call). The calling
+// thread alone invokes `progress` now and then; when it returns false the loop stops early
+// (items already started finish) and Cancelled is thrown. The first exception from any
+// worker is rethrown in the caller after all workers returned.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -9,9 +10,8 @@
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <thread>
-#include <vector>
 
+#include "core/thread_pool.hpp"
 #include "core/types.hpp"
 
 namespace bitgraph {
@@ -55,11 +55,12 @@ void parallel_for(size_t n, size_t threads, size_t chunk, Fn&& fn,
     }
   };
 
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker, t, false);
-  worker(0, bool(progress));
-  for (auto& th : pool) th.join();
+  if (threads == 1) {
+    worker(0, bool(progress));  // one thread: no pool, no synchronisation
+  } else {
+    const std::function<void(size_t)> body = [&](size_t tid) { worker(tid, tid == 0 && progress); };
+    ThreadPool::instance().run(threads - 1, body);
+  }
   if (error) std::rethrow_exception(error);
   if (progress) {
     bool keep_going = progress(done.load());

@@ -16,25 +16,12 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   const size_t first = n_slots_;
-  if (first + n >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+  check_capacity(first + n);
   store_.make_owned();
-  labels_.make_owned();
-  deleted_.make_owned();
   store_.resize(first + n);
-  labels_.resize(first + n);
-  deleted_.resize(first + n);
-  label_map_.reserve(first + n);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t old = label_map_.find(labels[i]);
-    if (old != LabelMap::kMissing && !deleted_[old]) {
-      deleted_[old] = 1;
-      ++n_deleted_;
-    }
-    label_map_.set(labels[i], uint32_t(first + i));
-    labels_[first + i] = labels[i];
-    deleted_[first + i] = 0;
-    store_.set(first + i, vectors + i * store_.dim());
-  }
+  std::vector<int64_t> replaced(n);
+  append_labels(labels, n, replaced.data());
+  for (size_t i = 0; i < n; ++i) store_.set(first + i, vectors + i * store_.dim());
   blocks_.repack(store_, first, first + n);
   n_slots_ = first + n;
   return n;
@@ -112,15 +99,6 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
   });
 }
 
-size_t FlatIndex::evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                                  size_t n_entries, const uint64_t* loads, size_t n_loads,
-                                  size_t limit, uint64_t* out) const {
-  std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries, loads, n_loads,
-                                   n_deleted_ ? deleted_.data() : nullptr,
-                                   std::min(limit, n_slots_), out);
-}
-
 void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t threads,
                                 const SlotFilter* filters, const size_t* group_offsets,
                                 size_t n_filters, int64_t* out_labels, float* out_dists,
@@ -184,53 +162,21 @@ void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
   });
 }
 
-void FlatIndex::remove(const int64_t* labels, size_t n) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::vector<uint32_t> slots(n);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t slot = label_map_.find(labels[i]);
-    if (slot == LabelMap::kMissing || deleted_[slot])
-      throw KeyError("id " + std::to_string(labels[i]) + " is not in the index");
-    slots[i] = slot;
-  }
-  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
-  deleted_.make_owned();
-  for (uint32_t slot : slots) {
-    if (!deleted_[slot]) {
-      deleted_[slot] = 1;
-      ++n_deleted_;
-    }
-  }
-}
-
 void FlatIndex::reserve(size_t n_slots) {
   std::lock_guard<std::mutex> writer(write_mu_);
-  if (n_slots >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+  check_capacity(n_slots);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.make_owned();
-  labels_.make_owned();
-  deleted_.make_owned();
   store_.reserve(n_slots);
-  labels_.reserve_exact(n_slots);
-  deleted_.reserve_exact(n_slots);
-  label_map_.reserve(n_slots);
+  reserve_slots(n_slots);
 }
 
 void FlatIndex::shrink_to_fit() {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.shrink_to_fit();
-  labels_.shrink_to_fit();
-  deleted_.shrink_to_fit();
+  shrink_slots();
   blocks_.shrink_to_fit();
-}
-
-void FlatIndex::slots_of(const int64_t* labels, size_t n, int64_t* out) const {
-  std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t slot = label_map_.find(labels[i]);
-    out[i] = (slot == LabelMap::kMissing || deleted_[slot]) ? -1 : int64_t(slot);
-  }
 }
 
 void FlatIndex::borrow_state(const uint8_t* rows, const int64_t* labels, const uint8_t* deleted,
@@ -239,21 +185,7 @@ void FlatIndex::borrow_state(const uint8_t* rows, const int64_t* labels, const u
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.borrow(rows, n_slots);
   blocks_.repack(store_, 0, n_slots);
-  labels_.borrow(labels, n_slots);
-  deleted_.borrow(deleted, n_slots);
-  label_map_ = LabelMap();
-  label_map_.reserve(n_slots);
-  n_deleted_ = 0;
-  for (size_t i = 0; i < n_slots; ++i) {
-    if (deleted[i]) {
-      ++n_deleted_;
-      continue;
-    }
-    if (label_map_.find(labels[i]) != LabelMap::kMissing)
-      throw ValueError("corrupt index: id " + std::to_string(labels[i]) + " appears twice");
-    label_map_.set(labels[i], uint32_t(i));
-  }
-  n_slots_ = n_slots;
+  borrow_slots(labels, deleted, n_slots);
 }
 
 }  // namespace bitgraph

@@ -34,8 +34,7 @@ HnswIndex::HnswIndex(const HnswParams& params)
 void HnswIndex::make_owned() {
   store_.make_owned();
   graph_.make_owned();
-  labels_.make_owned();
-  deleted_.make_owned();
+  make_slots_owned();
 }
 
 size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, size_t threads,
@@ -43,7 +42,7 @@ size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, siz
   std::lock_guard<std::mutex> writer(write_mu_);
   if (n == 0) return 0;
   const size_t first = n_slots_;
-  if (first + n >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+  check_capacity(first + n);
 
   std::vector<int32_t> levels(n);
   for (size_t i = 0; i < n; ++i) {
@@ -56,20 +55,7 @@ size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, siz
     make_owned();
     store_.resize(first + n);
     graph_.append(levels.data(), n);
-    labels_.resize(first + n);
-    deleted_.resize(first + n);
-    label_map_.reserve(first + n);
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t old = label_map_.find(labels[i]);
-      if (old != LabelMap::kMissing && !deleted_[old]) {
-        deleted_[old] = 1;  // a re-added label: the old slot becomes a tombstone
-        ++n_deleted_;
-        replaced[i] = old;
-      }
-      label_map_.set(labels[i], uint32_t(first + i));
-      labels_[first + i] = labels[i];
-      deleted_[first + i] = 0;
-    }
+    append_labels(labels, n, replaced.data());
     n_slots_ = first + n;
   }
 
@@ -102,16 +88,8 @@ size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, siz
   } catch (...) {
     // Items never started are unreachable: tombstone them and restore what they replaced, so
     // an interrupted add leaves exactly the finished items added.
-    for (size_t i = 0; i < n; ++i) {
-      if (finished[i]) continue;
-      deleted_[first + i] = 1;
-      ++n_deleted_;
-      if (replaced[i] >= 0) {
-        deleted_[replaced[i]] = 0;
-        --n_deleted_;
-        label_map_.set(labels[i], uint32_t(replaced[i]));
-      }
-    }
+    for (size_t i = 0; i < n; ++i)
+      if (!finished[i]) undo_append(first, i, labels, replaced.data());
     release_scratch();
     throw;
   }

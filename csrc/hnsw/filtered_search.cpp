@@ -24,23 +24,6 @@
 
 namespace bitgraph {
 
-namespace {
-
-struct FartherFirst {
-  bool operator()(const Scored& a, const Scored& b) const { return a.dist > b.dist; }
-};
-
-}  // namespace
-
-size_t HnswIndex::evaluate_filter(const int64_t* ops, size_t n_ops, const int32_t* entries,
-                                  size_t n_entries, const uint64_t* loads, size_t n_loads,
-                                  size_t limit, uint64_t* out) const {
-  std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  return bitgraph::evaluate_filter(ops, n_ops, entries, n_entries, loads, n_loads,
-                                   n_deleted_ ? deleted_.data() : nullptr,
-                                   std::min(limit, n_slots_), out);
-}
-
 void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t ef,
                                 size_t threads, const SlotFilter* filters,
                                 const size_t* group_offsets, size_t n_filters,
@@ -134,7 +117,8 @@ void HnswIndex::search_one_filtered(const float* q, size_t k, size_t ef, const S
     } else {
       *plan = int8_t(FilterPlan::kPostFilter);
       results.reset(ef);
-      finished = post_filter_walk(q, cur, ef, filter, matches, s, results, scored);
+      finished = restricted_walk(q, cur, FilterAdmits{deleted_.data(), &filter}, matches, s,
+                                 results, scored);
     }
     // A walk that ends with fewer results than exist (a predicate subgraph cut off from the
     // matches) is finished exactly as well: never fewer than min(k, matches) results.
@@ -237,55 +221,6 @@ bool HnswIndex::acorn_walk(const float* q, uint32_t entry, size_t ef, const Slot
     if (work > budget) return false;
     score(gather(s.pool.pop()));
   }
-  return true;
-}
-
-bool HnswIndex::post_filter_walk(const float* q, uint32_t entry, size_t ef,
-                                 const SlotFilter& filter, size_t budget, Scratch& s,
-                                 TopK& results, int64_t* scored) const {
-  VisitedSet& visited = *s.visited;
-  visited.prepare(n_slots_);
-  const size_t max_links = graph_.M0();
-  if (s.ids.size() < max_links) {
-    s.ids.resize(max_links);
-    s.dists.resize(max_links);
-  }
-  const uint8_t* deleted = deleted_.data();
-  auto ok = [&](uint32_t v) { return !deleted[v] && filter.allows(v); };
-  std::priority_queue<Scored, std::vector<Scored>, FartherFirst> frontier;
-  const float d0 = store_.distance(q, entry);
-  size_t work = 1;
-  visited.test_and_set(entry);
-  frontier.push({d0, entry});
-  if (ok(entry)) results.push(d0, entry);
-  (void)ef;  // results was sized by the caller
-  while (!frontier.empty()) {
-    const Scored c = frontier.top();
-    if (results.full() && c.dist > results.worst()) break;
-    if (work > budget) {
-      *scored += int64_t(work);
-      return false;
-    }
-    frontier.pop();
-    const int32_t* ll = graph_.links(c.id, 0);
-    const size_t cnt = std::min<size_t>(size_t(ll[0]), max_links);
-    size_t m = 0;
-    for (size_t j = 0; j < cnt; ++j) {
-      const uint32_t v = uint32_t(ll[1 + j]);
-      if (!visited.test_and_set(v)) s.ids[m++] = v;
-    }
-    if (m == 0) continue;
-    store_.distances(q, s.ids.data(), m, s.dists.data());
-    work += m;
-    for (size_t j = 0; j < m; ++j) {
-      const float d = s.dists[j];
-      if (!results.full() || d < results.worst()) {
-        frontier.push({d, s.ids[j]});
-        if (ok(s.ids[j])) results.push(d, s.ids[j]);
-      }
-    }
-  }
-  *scored += int64_t(work);
   return true;
 }
 

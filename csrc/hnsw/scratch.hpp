@@ -25,20 +25,20 @@ struct HnswIndex::Scratch {
   std::vector<float> owner_buf;     // decoded vector of a neighbour being re-pruned
 };
 
+// The calling thread's scratch for queries: kept between calls (a one-query search then
+// allocates nothing), sized on demand by the walks (the visited set to the largest index the
+// thread searched).
+inline HnswIndex::Scratch& HnswIndex::thread_scratch() {
+  static thread_local Scratch scratch;
+  if (!scratch.visited) scratch.visited.reset(new VisitedSet());
+  return scratch;
+}
+
 template <class Fn>
 void HnswIndex::for_each_query(size_t nq, size_t threads, const Fn& fn) const {
-  std::vector<Scratch> scratch(std::max<size_t>(1, std::min(threads, nq)));
-  for (auto& s : scratch) s.visited = visited_pool_.acquire(n_slots_);
-  auto release = [&] {
-    for (auto& s : scratch) visited_pool_.release(std::move(s.visited));
-  };
-  try {
-    parallel_for(nq, scratch.size(), 1, [&](size_t i, size_t tid) { fn(i, scratch[tid]); });
-  } catch (...) {
-    release();
-    throw;
-  }
-  release();
+  if (nq == 0) return;
+  parallel_for(nq, std::max<size_t>(1, std::min(threads, nq)), 1,
+               [&](size_t i, size_t) { fn(i, thread_scratch()); });
 }
 
 }  // namespace bitgraph

@@ -1,5 +1,6 @@
-// HNSW queries. The unfiltered walk (no tombstones, no filter) uses the linear pool and pays
-// nothing for filtering; anything that restricts results goes through a separate walk that
+// HNSW queries. The unfiltered walk (no tombstones, no filter) is the build's search_layer:
+// the linear pool, nothing paid for filtering. Anything that restricts results (tombstones,
+// a filter, the planner's post-filter plan) goes through the one restricted walk, which
 // traverses every node but only admits allowed ones into the results.
 #include <algorithm>
 #include <limits>
@@ -15,12 +16,6 @@ namespace {
 struct NotDeleted {
   const uint8_t* deleted;
   bool operator()(uint32_t slot) const { return !deleted[slot]; }
-};
-
-struct AllowedAndNotDeleted {
-  const uint8_t* deleted;
-  const SlotFilter* filter;
-  bool operator()(uint32_t slot) const { return !deleted[slot] && filter->allows(slot); }
 };
 
 struct FartherFirst {
@@ -59,10 +54,12 @@ void HnswIndex::search_one(const float* q, size_t k, size_t ef, const SlotFilter
   }
   TopK results;
   results.reset(ef);
+  constexpr size_t kNoBudget = size_t(-1);
   if (filter)
-    search_filtered_layer0(q, cur, ef, AllowedAndNotDeleted{deleted_.data(), filter}, s, results);
+    restricted_walk(q, cur, FilterAdmits{deleted_.data(), filter}, kNoBudget, s,
+                    results, nullptr);
   else
-    search_filtered_layer0(q, cur, ef, NotDeleted{deleted_.data()}, s, results);
+    restricted_walk(q, cur, NotDeleted{deleted_.data()}, kNoBudget, s, results, nullptr);
   const auto& sorted = results.sorted();
   size_t n = std::min(k, sorted.size());
   for (size_t i = 0; i < n; ++i) {
@@ -72,8 +69,9 @@ void HnswIndex::search_one(const float* q, size_t k, size_t ef, const SlotFilter
 }
 
 template <class Admissible>
-void HnswIndex::search_filtered_layer0(const float* q, uint32_t entry, size_t /*ef*/,
-                                       const Admissible& ok, Scratch& s, TopK& results) const {
+bool HnswIndex::restricted_walk(const float* q, uint32_t entry, const Admissible& ok,
+                                size_t budget, Scratch& s, TopK& results,
+                                int64_t* scored) const {
   VisitedSet& visited = *s.visited;
   visited.prepare(n_slots_);
   const size_t max_links = graph_.M0();
@@ -82,31 +80,44 @@ void HnswIndex::search_filtered_layer0(const float* q, uint32_t entry, size_t /*
     s.dists.resize(max_links);
   }
   std::priority_queue<Scored, std::vector<Scored>, FartherFirst> frontier;
-  float d0 = store_.distance(q, entry);
+  const float d0 = store_.distance(q, entry);
+  size_t work = 1;
   visited.test_and_set(entry);
   frontier.push({d0, entry});
   if (ok(entry)) results.push(d0, entry);
+  bool finished = true;
   while (!frontier.empty()) {
-    Scored c = frontier.top();
+    const Scored c = frontier.top();
     if (results.full() && c.dist > results.worst()) break;
+    if (work > budget) {
+      finished = false;
+      break;
+    }
     frontier.pop();
     const int32_t* ll = graph_.links(c.id, 0);
-    size_t cnt = std::min<size_t>(size_t(ll[0]), max_links);
+    const size_t cnt = std::min<size_t>(size_t(ll[0]), max_links);
     size_t m = 0;
     for (size_t j = 0; j < cnt; ++j) {
-      uint32_t v = uint32_t(ll[1 + j]);
+      const uint32_t v = uint32_t(ll[1 + j]);
       if (!visited.test_and_set(v)) s.ids[m++] = v;
     }
     if (m == 0) continue;
     store_.distances(q, s.ids.data(), m, s.dists.data());
+    work += m;
     for (size_t j = 0; j < m; ++j) {
-      float d = s.dists[j];
+      const float d = s.dists[j];
       if (!results.full() || d < results.worst()) {
         frontier.push({d, s.ids[j]});
         if (ok(s.ids[j])) results.push(d, s.ids[j]);
       }
     }
   }
+  if (scored) *scored += int64_t(work);
+  return finished;
 }
+
+// The filtered planner's post-filter plan walks with a filter and a budget.
+template bool HnswIndex::restricted_walk<HnswIndex::FilterAdmits>(
+    const float*, uint32_t, const FilterAdmits&, size_t, Scratch&, TopK&, int64_t*) const;
 
 }  // namespace bitgraph

@@ -1,49 +1,18 @@
-// HNSW bookkeeping outside the hot paths: removal, label look-up, memory, adopting state.
+// HNSW bookkeeping outside the hot paths: capacity, memory, adopting state.
 #include <string>
 
 #include "hnsw/hnsw_index.hpp"
 
 namespace bitgraph {
 
-void HnswIndex::remove(const int64_t* labels, size_t n) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::vector<uint32_t> slots(n);
-  for (size_t i = 0; i < n; ++i) {  // check all first: an unknown id changes nothing
-    uint32_t slot = label_map_.find(labels[i]);
-    if (slot == LabelMap::kMissing || deleted_[slot])
-      throw KeyError("id " + std::to_string(labels[i]) + " is not in the index");
-    slots[i] = slot;
-  }
-  {
-    std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
-    deleted_.make_owned();
-    for (uint32_t slot : slots) {
-      if (!deleted_[slot]) {
-        deleted_[slot] = 1;
-        ++n_deleted_;
-      }
-    }
-  }
-}
-
-void HnswIndex::slots_of(const int64_t* labels, size_t n, int64_t* out) const {
-  std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t slot = label_map_.find(labels[i]);
-    out[i] = (slot == LabelMap::kMissing || deleted_[slot]) ? -1 : int64_t(slot);
-  }
-}
-
 void HnswIndex::reserve(size_t n_slots) {
   std::lock_guard<std::mutex> writer(write_mu_);
-  if (n_slots >= size_t(INT32_MAX)) throw ValueError("an index holds at most 2^31-1 slots");
+  check_capacity(n_slots);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   make_owned();
   store_.reserve(n_slots);
   graph_.reserve(n_slots);
-  labels_.reserve_exact(n_slots);
-  deleted_.reserve_exact(n_slots);
-  label_map_.reserve(n_slots);
+  reserve_slots(n_slots);
 }
 
 void HnswIndex::shrink_to_fit() {
@@ -51,14 +20,12 @@ void HnswIndex::shrink_to_fit() {
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.shrink_to_fit();
   graph_.shrink_to_fit();
-  labels_.shrink_to_fit();
-  deleted_.shrink_to_fit();
+  shrink_slots();
   visited_pool_.clear();
 }
 
 size_t HnswIndex::nbytes() const {
-  return store_.nbytes() + graph_.nbytes() + labels_.owned_bytes() + deleted_.owned_bytes() +
-         label_map_.nbytes();
+  return store_.nbytes() + graph_.nbytes() + slots_nbytes();
 }
 
 void HnswIndex::borrow_state(const uint8_t* rows, const int32_t* links0, const int32_t* levels,
@@ -94,21 +61,7 @@ void HnswIndex::borrow_state(const uint8_t* rows, const int32_t* links0, const i
 
   store_.borrow(rows, n_slots);
   graph_.borrow(links0, levels, upper, n_slots, upper_len);
-  labels_.borrow(labels, n_slots);
-  deleted_.borrow(deleted, n_slots);
-  label_map_ = LabelMap();
-  label_map_.reserve(n_slots);
-  n_deleted_ = 0;
-  for (size_t i = 0; i < n_slots; ++i) {
-    if (deleted[i]) {
-      ++n_deleted_;
-      continue;
-    }
-    if (label_map_.find(labels[i]) != LabelMap::kMissing)
-      throw ValueError("corrupt index: id " + std::to_string(labels[i]) + " appears twice");
-    label_map_.set(labels[i], uint32_t(i));
-  }
-  n_slots_ = n_slots;
+  borrow_slots(labels, deleted, n_slots);
   entry_point_ = entry_point;
   max_level_ = max_level;
 }

@@ -18,7 +18,7 @@ import numpy as np
 from . import _backend, persistence, state_checks
 from ._heap import release_free_heap
 from .attributes import AttributeStore
-from .filters import OP_NOT, OP_SCATTER, Filter
+from .filters import Filter
 from .planner import PlannerConfig, plan_names
 from ._validation import (
     INT32_MAX,
@@ -40,9 +40,17 @@ from ._validation import (
 )
 from .errors import BitgraphTypeError, IndexFileError, UnknownIdError
 from .result import SearchResult
-from ._search_batches import EXACT_PLAN, checked_filter, chunks, filter_groups, padded
+from ._search_batches import checked_filter, chunks, filter_groups, padded
 
 _PROGRESS_MIN_ITEMS = 1  # a bar is shown whenever progress=True
+_FAST_K = 1 << 28  # k and ef above this take the careful path (its errors and clamps)
+_ONE = np.float32(1.0)
+
+
+def _positions(rows: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """Where the query rows of one filter sit in a chunk's concatenated rows."""
+    order = np.argsort(within, kind="stable")
+    return order[np.searchsorted(within[order], rows)]
 
 
 class _VectorIndex(ABC):
@@ -63,8 +71,23 @@ class _VectorIndex(ABC):
         # to search while one writer runs).
         self._write_lock = threading.RLock()
         self._core = self._new_core()
+        self._init_query_check()
         self._state_mapped = False  # whether the core's adopted arrays are a memory map
         self._init_attributes(AttributeStore())
+
+    def _init_query_check(self) -> None:
+        """What the core's one-pass query check does for this metric (-1: the backend has
+        none, so every search takes the careful path in Python)."""
+        self._cores = default_threads(None)
+        if not getattr(self._backend, "QUERY_CHECKS", False) or not self._direct_queries():
+            self._query_check = -1
+        else:
+            self._query_check = 2 if self._metric == "cosine" else 1
+
+    def _direct_queries(self) -> bool:
+        """Whether the core takes the user's float queries as they are (BinaryIndex encodes
+        them first)."""
+        return True
 
     def _init_attributes(self, store: AttributeStore) -> None:
         self._attributes = store
@@ -287,14 +310,31 @@ class _VectorIndex(ABC):
 
         Safe to call from many threads at once, also while another thread adds or removes.
         """
+        # The common call (an array of queries, plain ints, no filter) goes straight to the
+        # core, which checks the values (or normalises them) in the same pass and returns None
+        # for anything the careful path below must explain or handle.
+        if (filter is None and self._query_check >= 0 and type(k) is int and 0 < k <= _FAST_K
+                and (ef is None or (type(ef) is int and 0 < ef <= _FAST_K))
+                and (threads is None or (type(threads) is int and threads > 0))):
+            found = self._core.query(
+                queries, k, self._default_ef(k) if ef is None else ef,
+                self._cores if threads is None or threads > self._cores else threads,
+                self._query_check, None, None)
+            if found is not None:
+                ids, dists = found
+                if self._metric == "cosine":
+                    dists += _ONE  # the core returns -<q,x> on normalised vectors
+                return SearchResult(ids, dists)
         return self._search(queries, k, ef, filter, threads, None)
 
     def _search(self, queries: Any, k: int, ef: int | None, filter: Any, threads: int | None,
                 oversample: float | None,
                 core_queries: Callable[[np.ndarray, int], np.ndarray] | None = None
                 ) -> SearchResult:
-        """search() with the hooks subclasses use: the core answers ``_candidates(k)``
-        candidates per query for ``_core_queries(q)``, and ``_finish`` makes the final k."""
+        """search() with every check in Python, and the hooks subclasses use: the core answers
+        ``_candidates(k)`` candidates per query for ``_core_queries(q)``, and ``_finish`` makes
+        the final k. The core's one ``query`` call evaluates the filters, plans per query,
+        walks or scans, finishes short walks exactly and pads (docs/backend-contract.md)."""
         q = self._prepare(queries, "queries")
         k = int(check_int("k", k, 1))  # type: ignore[arg-type]
         nq = q.shape[0]
@@ -311,73 +351,52 @@ class _VectorIndex(ABC):
         threads = default_threads(threads)
         qc = (core_queries or self._core_queries)(q, threads)
         if filter is None:
-            ids, dists = self._core.search(qc, kk, ef_val, threads, None)
-            self._complete_short(qc, ids, dists, None, ef_val, threads)
+            ids, dists = self._core.query(qc, kk, ef_val, threads)
             return SearchResult(*padded(*self._finish(q, ids, dists, k_eff, threads), k))
-        ids = np.full((nq, kk), -1, dtype=np.int64)
-        dists = np.full((nq, kk), np.inf, dtype=np.float32)
-        codes = np.zeros(nq, dtype=np.int8)
-        visited = np.zeros(nq, dtype=np.int64)
         groups = filter_groups(filter, nq)
-        for filt, rows in groups:
-            if filt is None:  # queries of a per-query list without a filter
-                where = slice(None) if rows is None else rows
-                ids[where], dists[where] = self._core.search(qc[where], kk, ef_val, threads, None)
-        unfiltered = codes == 0  # every row still, filtered rows are cleared below
         filtered = [(f, rows) for f, rows in groups if f is not None]
-        for chunk in chunks(filtered, self._filters_per_call()):
-            # One core call per chunk of distinct filters: its queries, grouped by filter.
-            with self._attr_lock:
-                limit = len(self._attributes)
-                ops, op_offsets, entries, loads = self._attributes.compile_many(
-                    [f for f, _ in chunk], self._slots_of)
-            bits = np.empty((len(chunk), (limit + 63) // 64), dtype=np.uint64)
-            counts = self._core.evaluate_filters(ops, op_offsets, entries, limit, bits, loads)
-            if len(chunk) == 1 and chunk[0][1] is None:
-                order: Any = slice(None)
-                sub = qc
-                offsets = np.array([0, nq], dtype=np.int64)
-            else:
-                parts = [np.arange(nq) if rows is None else rows for _, rows in chunk]
-                order = np.concatenate(parts)
-                sub = qc[order]
-                offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-            i, d, c, v = self._core.search_filtered(sub, kk, ef_val, threads, bits, counts,
-                                                    offsets, *self.planner.args())
-            ids[order], dists[order], codes[order], visited[order] = i, d, c, v
-            unfiltered[order] = False
-        self._complete_short(qc, ids, dists, unfiltered, ef_val, threads)
+        per_call = self._filters_per_call()
+        planner = self.planner.args()
+        if len(filtered) <= per_call:
+            # One core call for the whole batch: every distinct filter, queries named by filter.
+            ids, dists, codes, visited = self._query_filtered(qc, kk, ef_val, threads, groups,
+                                                              planner)
+        else:
+            # Many distinct filters over a large index: their bitsets would not fit at once, so
+            # one call per chunk of filters, with the queries of that chunk.
+            ids = np.full((nq, kk), -1, dtype=np.int64)
+            dists = np.full((nq, kk), np.inf, dtype=np.float32)
+            codes = np.zeros(nq, dtype=np.int8)
+            visited = np.zeros(nq, dtype=np.int64)
+            for f, rows in groups:
+                if f is None:  # the queries of a per-query list without a filter
+                    ids[rows], dists[rows] = self._core.query(qc[rows], kk, ef_val, threads)
+            for chunk in chunks(filtered, per_call):
+                rows = np.concatenate([r for _, r in chunk])
+                part = [(f, _positions(r, rows)) for f, r in chunk]
+                i, d, c, v = self._query_filtered(qc[rows], kk, ef_val, threads, part, planner)
+                ids[rows], dists[rows], codes[rows], visited[rows] = i, d, c, v
         names = plan_names(codes)
         names[codes == 0] = "unfiltered"
         return SearchResult(*padded(*self._finish(q, ids, dists, k_eff, threads), k), names,
                             visited)
 
-    def _complete_short(self, qc: np.ndarray, ids: np.ndarray, dists: np.ndarray,
-                        rows: np.ndarray | None, ef: int, threads: int) -> None:
-        """Finishes exactly, in place, the unfiltered queries whose walk found fewer than
-        min(candidates, live items) results: items the graph does not reach (or a walk lost
-        among tombstones) must not silently go missing, e.g. when k >= len(index). A walk
-        returns sorted rows padded at the end, so a short row has -1 where the last wanted
-        result should be. (Filtered queries have the planner's own guarantee.)"""
-        want = min(ids.shape[1], len(self))
-        if want == 0 or ids[:, want - 1].min() >= 0:
-            return
-        short = ids[:, want - 1] < 0
-        if rows is not None:
-            short &= rows
-        if not short.any():
-            return
-        where = np.flatnonzero(short)
-        # Every live slot as a filter program (NOT of the empty set), scanned exactly.
-        ops = np.array([[OP_SCATTER, 0, 0], [OP_NOT, 0, 0]], dtype=np.int64)
-        n_slots = int(self._core.n_slots)
-        bits, count = self._core.evaluate_filter(ops, np.zeros(0, np.int32), n_slots, None,
-                                                 np.zeros((0, (n_slots + 63) // 64), np.uint64))
-        found = self._core.search_filtered(
-            qc[where], ids.shape[1], ef, threads, np.asarray(bits)[None, :],
-            np.array([int(count)], dtype=np.int64), np.array([0, where.size], dtype=np.int64),
-            *EXACT_PLAN)
-        ids[where], dists[where] = found[0], found[1]
+    def _query_filtered(self, qc: np.ndarray, kk: int, ef: int, threads: int,
+                        groups: list[tuple[Filter | None, np.ndarray | None]],
+                        planner: tuple[float, float, float, int]) -> tuple[np.ndarray, ...]:
+        """One core call for queries grouped by filter (rows None: every query)."""
+        filtered = [(f, rows) for f, rows in groups if f is not None]
+        with self._attr_lock:
+            limit = len(self._attributes)
+            ops, op_offsets, entries, loads = self._attributes.compile_many(
+                [f for f, _ in filtered], self._slots_of)
+        filter_of = None
+        if len(groups) > 1 or groups[0][1] is not None:
+            filter_of = np.full(qc.shape[0], -1, dtype=np.int32)
+            for i, (_, rows) in enumerate(filtered):
+                filter_of[slice(None) if rows is None else rows] = i
+        return self._core.query(qc, kk, ef, threads, 0,
+                                (ops, op_offsets, entries, loads, limit, filter_of), planner)
 
     # --- search hooks (identity for float indexes) ----------------------------------------------
     def _candidates(self, k: int, oversample: float | None) -> int:
@@ -505,6 +524,7 @@ class _VectorIndex(ABC):
             if verify:
                 self._check_values(state)
             self._core = self._core_from_state(state)
+            self._init_query_check()
             self._state_mapped = persistence.is_mapped(state["vectors"])
             attributes = AttributeStore.from_state(fields, arrays, int(self._core.n_slots))
         except (KeyError, TypeError, ValueError) as exc:

@@ -13,21 +13,7 @@ import numpy as np
 
 from .errors import BitgraphTypeError, BitgraphValueError
 from .filters import Filter
-
-# Planner settings that answer every query with the exact scan of its matches.
-EXACT_PLAN = (1e300, 1e300, 0.0, 0)
-
-
-def padded(ids: np.ndarray, dists: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows widened to k columns with -1 / +inf (searches work with at most n_slots)."""
-    if ids.shape[1] >= k:
-        return ids, dists
-    out_ids = np.full((ids.shape[0], k), -1, dtype=np.int64)
-    out_d = np.full((ids.shape[0], k), np.inf, dtype=np.float32)
-    out_ids[:, : ids.shape[1]] = ids
-    out_d[:, : ids.shape[1]] = dists
-    return out_ids, out_d
-
+from ._rows import padded  # noqa: F401  (re-exported for _index_base)
 
 def checked_filter(f: Any) -> Filter:
     if not isinstance(f, Filter):

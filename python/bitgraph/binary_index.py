@@ -275,6 +275,9 @@ class BinaryIndex(_VectorIndex):
         return self._search(queries, k, ef, filter, threads, oversample,
                             lambda q, t: self._encode(q, t, encoder))
 
+    def _direct_queries(self) -> bool:
+        return False  # queries are encoded to codes first
+
     def _candidates(self, k: int, oversample: float | None) -> int:
         # Checked even without re-rank: a wrong argument is wrong whatever the index.
         factor = check_number("oversample", 4.0 if oversample is None else oversample, 1.0)

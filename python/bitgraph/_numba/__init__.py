@@ -16,6 +16,9 @@ from .hnsw import HNSWCore  # noqa: E402
 from .kernels import decode_rows, distances, encode_rows  # noqa: E402
 from .rerank import rerank  # noqa: E402
 
+# No one-pass query check in the cores: the API layer checks query values before each call.
+QUERY_CHECKS = False
+
 SIMD_LEVEL = "numba"
 
 __all__ = ["rerank", "binary_distances", "binary_encode", "HNSWCore", "FlatCore", "encode_rows", "decode_rows", "distances", "SIMD_LEVEL"]

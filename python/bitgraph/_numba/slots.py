@@ -15,6 +15,7 @@ import numpy as np
 from .filtered import evaluate_filter as evaluate_program
 from .._growth import grown_capacity
 from .kernels import row_bytes_for, row_views
+from .query import query as _query
 
 
 class SlotCore:
@@ -23,6 +24,8 @@ class SlotCore:
     Subclasses list extra per-slot arrays in ``_extra_slot_arrays()`` as
     ``{name: (dtype, trailing_shape)}``; ``rows``, ``labels`` and ``deleted`` always exist.
     """
+
+    query = _query  # the one search call (see query.py)
 
     def __init__(self, dim, storage):
         self.dim = int(dim)
