@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.hpp"
 #include "core/parallel.hpp"
 #include "core/query_checks.hpp"
 #include "core/types.hpp"
@@ -333,18 +334,81 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
   return py::make_tuple(labels, dists);
 }
 
-// Adds query(queries, k, ef, threads, check=0, filters=None, planner=None) to a core class
-// (Core holds the index as `index`).
+// What every core class shares (Core holds its index as `index`; both index kinds derive
+// from SlotIndex): the one search call, filter evaluation, ids, capacity and memory.
 template <class Core, class Class>
-void def_query(Class& cls) {
+void def_slot_methods(Class& cls) {
   cls.def(
-      "query",
-      [](const Core& self, const py::handle& queries, size_t k, size_t ef, size_t threads,
-         int check, const py::object& filters, const py::object& planner) {
-        return query_with(*self.index, queries, k, ef, threads, check, filters, planner);
-      },
-      py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
-      py::arg("check") = 0, py::arg("filters") = py::none(), py::arg("planner") = py::none());
+         "query",
+         [](const Core& self, const py::handle& queries, size_t k, size_t ef, size_t threads,
+            int check, const py::object& filters, const py::object& planner) {
+           return query_with(*self.index, queries, k, ef, threads, check, filters, planner);
+         },
+         py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
+         py::arg("check") = 0, py::arg("filters") = py::none(),
+         py::arg("planner") = py::none())
+      .def(
+          "evaluate_filter",
+          [](const Core& self, const py::object& ops, const py::object& entries, size_t limit,
+             const py::object& out, const py::object& loads) {
+            return evaluate_filter_with(*self.index, ops, entries, limit, out, loads);
+          },
+          py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none(),
+          py::arg("loads") = py::none())
+      .def("evaluate_filters",
+           [](const Core& self, const py::object& ops, const py::object& op_offsets,
+              const py::object& entries, size_t limit, const py::object& out,
+              const py::object& loads) {
+             return evaluate_filters_with(*self.index, ops, op_offsets, entries, limit, out,
+                                          loads);
+           })
+      .def(
+          "remove",
+          [](Core& self, const py::object& labels) {
+            auto l = as_vector<int64_t>(labels, "labels");
+            self.index->remove(l.data(), l.shape(0));
+          },
+          py::arg("labels"))
+      .def("slots_of",
+           [](const Core& self, const py::object& labels) {
+             auto l = as_vector<int64_t>(labels, "labels");
+             py::array_t<int64_t> out(l.shape(0));
+             self.index->slots_of(l.data(), l.shape(0), out.mutable_data());
+             return out;
+           })
+      .def("contains",
+           [](const Core& self, const py::object& labels) {
+             auto l = as_vector<int64_t>(labels, "labels");
+             std::vector<int64_t> slots(l.shape(0));
+             self.index->slots_of(l.data(), l.shape(0), slots.data());
+             py::array_t<uint8_t> out(l.shape(0));
+             for (size_t i = 0; i < slots.size(); ++i) out.mutable_data()[i] = slots[i] >= 0;
+             return out;
+           })
+      .def_property_readonly("size", [](const Core& s) { return s.index->size(); })
+      .def_property_readonly("n_slots", [](const Core& s) { return s.index->n_slots(); })
+      .def_property_readonly("nbytes", [](const Core& s) { return s.index->nbytes(); })
+      .def_property_readonly("borrowed_nbytes",
+                             [](const Core& s) { return s.index->borrowed_nbytes(); })
+      .def(
+          "reserve",
+          [](Core& self, size_t n_slots) {
+            py::gil_scoped_release nogil;
+            self.index->reserve(n_slots);
+          },
+          py::arg("n_slots"))
+      .def("shrink_to_fit",
+           [](Core& self) {
+             py::gil_scoped_release nogil;
+             self.index->shrink_to_fit();
+           })
+      // What shrink_to_fit gives back without copying: everything where large buffers are
+      // mappings (mremap), nothing elsewhere. Called after a save.
+      .def("release_free_slack", [](Core& self) {
+        if (!BITGRAPH_HAVE_MREMAP) return;
+        py::gil_scoped_release nogil;
+        self.index->shrink_to_fit();
+      });
 }
 
 void bind_hnsw(py::module_& m);

@@ -87,67 +87,6 @@ void bind_hnsw(py::module_& m) {
            py::arg("threads"), py::arg("allowed"), py::arg("counts"), py::arg("offsets"),
            py::arg("exact_ratio") = 7.0,
            py::arg("exact_ratio_batched") = 1000.0, py::arg("acorn_below") = 0.05, py::arg("seeds") = 8)
-      .def("evaluate_filter",
-           [](HnswCore& self, const py::object& ops, const py::object& entries, size_t limit,
-              const py::object& out, const py::object& loads) {
-             return evaluate_filter_with(*self.index, ops, entries, limit, out, loads);
-           },
-           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none(),
-           py::arg("loads") = py::none())
-      .def("evaluate_filters",
-           [](HnswCore& self, const py::object& ops, const py::object& op_offsets,
-              const py::object& entries, size_t limit, const py::object& out,
-              const py::object& loads) {
-             return evaluate_filters_with(*self.index, ops, op_offsets, entries, limit, out, loads);
-           })
-      .def(
-          "remove",
-          [](HnswCore& self, const py::object& labels) {
-            auto l = as_vector<int64_t>(labels, "labels");
-            self.index->remove(l.data(), l.shape(0));
-          },
-          py::arg("labels"))
-      .def("slots_of",
-           [](HnswCore& self, const py::object& labels) {
-             auto l = as_vector<int64_t>(labels, "labels");
-             py::array_t<int64_t> out(l.shape(0));
-             self.index->slots_of(l.data(), l.shape(0), out.mutable_data());
-             return out;
-           })
-      .def("contains",
-           [](HnswCore& self, const py::object& labels) {
-             auto l = as_vector<int64_t>(labels, "labels");
-             std::vector<int64_t> slots(l.shape(0));
-             self.index->slots_of(l.data(), l.shape(0), slots.data());
-             py::array_t<uint8_t> out(l.shape(0));
-             for (size_t i = 0; i < slots.size(); ++i) out.mutable_data()[i] = slots[i] >= 0;
-             return out;
-           })
-      .def_property_readonly("size", [](HnswCore& s) { return s.index->size(); })
-      .def_property_readonly("n_slots", [](HnswCore& s) { return s.index->n_slots(); })
-      .def_property_readonly("nbytes", [](HnswCore& s) { return s.index->nbytes(); })
-      .def_property_readonly("borrowed_nbytes",
-                             [](HnswCore& s) { return s.index->borrowed_nbytes(); })
-      .def(
-          "reserve",
-          [](HnswCore& self, size_t n_slots) {
-            py::gil_scoped_release nogil;
-            self.index->reserve(n_slots);
-          },
-          py::arg("n_slots"))
-      .def("shrink_to_fit",
-           [](HnswCore& self) {
-             py::gil_scoped_release nogil;
-             self.index->shrink_to_fit();
-           })
-      // What shrink_to_fit gives back without copying: everything where large buffers are
-      // mappings (mremap), nothing elsewhere. Called after a save.
-      .def("release_free_slack",
-           [](HnswCore& self) {
-             if (!BITGRAPH_HAVE_MREMAP) return;
-             py::gil_scoped_release nogil;
-             self.index->shrink_to_fit();
-           })
       .def("get_state",
            [](py::object self_obj) {
              HnswCore& self = self_obj.cast<HnswCore&>();
@@ -194,7 +133,7 @@ void bind_hnsw(py::module_& m) {
           },
           py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("M"),
           py::arg("ef_construction"), py::arg("seed"), py::arg("state"), py::arg("planes") = 1);
-  def_query<HnswCore>(cls);
+  def_slot_methods<HnswCore>(cls);
 }
 
 }  // namespace bitgraph::bindings

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "core/topk.hpp"
+#include "filter/planner.hpp"
+#include "flat/tile_scan.hpp"
 #include "storage/vector_store.hpp"
 
 namespace bitgraph {
@@ -38,6 +40,22 @@ inline size_t exact_scan_bitset(const VectorStore& store, const uint8_t* deleted
   }
   if (m) flush();
   return scored;
+}
+
+// Exact k-NN of a batch of nq queries sharing `filter`, by one tiled pass over its matching
+// live slots (rescored exactly); writes rows of k. Returns the number of slots scanned.
+inline size_t exact_scan_tiled(const VectorStore& store, const uint8_t* deleted, size_t n_slots,
+                               const SlotFilter& filter, const float* queries, size_t nq,
+                               size_t k, size_t threads, const int64_t* labels,
+                               int64_t* out_labels, float* out_dists) {
+  const std::vector<uint32_t> rows =
+      set_slots(filter.bits, filter.words, n_slots, deleted, filter.count);
+  std::vector<TopK> tops(nq);
+  for (TopK& top : tops) top.reset(k);
+  tile_scan(store, rows.data(), rows.size(), queries, nq, threads,
+            [](uint32_t) { return true; }, tops);
+  write_rescored(store, tops, queries, k, labels, threads, out_labels, out_dists);
+  return rows.size();
 }
 
 }  // namespace bitgraph

@@ -128,14 +128,8 @@ void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
     }
     if (use_tiles(store_, q1 - q0, threads)) {
       std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-      const std::vector<uint32_t> rows =
-          set_slots(f.bits, f.words, n_slots_, deleted_.data(), f.count);
-      std::vector<TopK> tops(q1 - q0);
-      for (TopK& top : tops) top.reset(k);
-      tile_scan(store_, rows.data(), rows.size(), queries + q0 * dim, q1 - q0, threads,
-                [](uint32_t) { return true; }, tops);
-      write_rescored(store_, tops, queries + q0 * dim, k, labels_.data(), threads,
-                     out_labels + q0 * k, out_dists + q0 * k);
+      exact_scan_tiled(store_, deleted_.data(), n_slots_, f, queries + q0 * dim, q1 - q0, k,
+                       threads, labels_.data(), out_labels + q0 * k, out_dists + q0 * k);
       continue;
     }
     for (size_t i = q0; i < q1; ++i) {

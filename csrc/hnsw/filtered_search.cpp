@@ -57,16 +57,12 @@ void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
   }
   auto scan_group = [&](size_t g, size_t group_threads) {
     const size_t q0 = group_offsets[g], q1 = group_offsets[g + 1];
-    const SlotFilter& f = fs[g];
-    const std::vector<uint32_t> rows = set_slots(f.bits, f.words, n_slots_, deleted_.data(), f.count);
-    std::vector<TopK> tops(q1 - q0);
-    for (TopK& top : tops) top.reset(k);
-    tile_scan(store_, rows.data(), rows.size(), queries + q0 * dim, q1 - q0, group_threads,
-              [](uint32_t) { return true; }, tops);
-    write_rescored(store_, tops, queries + q0 * dim, k, labels_.data(), group_threads,
-                   out_labels + q0 * k, out_dists + q0 * k);
+    const size_t scanned =
+        exact_scan_tiled(store_, deleted_.data(), n_slots_, fs[g], queries + q0 * dim, q1 - q0,
+                         k, group_threads, labels_.data(), out_labels + q0 * k,
+                         out_dists + q0 * k);
     std::fill(out_plans + q0, out_plans + q1, int8_t(FilterPlan::kExact));
-    std::fill(out_scored + q0, out_scored + q1, int64_t(rows.size()));
+    std::fill(out_scored + q0, out_scored + q1, int64_t(scanned));
   };
   // Few large groups: each one uses every thread; many small ones: one group per thread.
   if (tiled.size() >= 2 * std::max<size_t>(threads, 1)) {
