@@ -211,6 +211,7 @@ inline FilterGroups filter_groups(const py::object& allowed, const py::object& c
 constexpr size_t kMaxResultCells = size_t(1) << 28;
 
 // What the query values still need (python/bitgraph/_index_base.py passes it).
+// kNormalize is cosine's: the distances also come back as 1 - cos (the core's -<q, x> + 1).
 enum class QueryCheck : int { kNone = 0, kMagnitude = 1, kNormalize = 2 };
 
 // The compiled filters of a call, kept alive while the index reads them.
@@ -326,7 +327,12 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
       values_ok = normalize_rows(req.queries, nq, width, normalized.data());
       req.queries = normalized.data();
     }
-    if (values_ok) index.search(req, out);
+    if (values_ok) {
+      index.search(req, out);
+      // Cosine: the core ranks by -<q, x> on unit vectors; the user's distance is 1 - cos.
+      if (check == int(QueryCheck::kNormalize))
+        for (size_t i = 0; i < nq * k; ++i) out.dists[i] += 1.0f;
+    }
     if (normalized.size() > (size_t(1) << 20)) std::vector<float>().swap(normalized);
   }
   if (!values_ok) return py::none();

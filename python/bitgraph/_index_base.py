@@ -44,7 +44,6 @@ from ._search_batches import checked_filter, chunks, filter_groups, padded
 
 _PROGRESS_MIN_ITEMS = 1  # a bar is shown whenever progress=True
 _FAST_K = 1 << 28  # k and ef above this take the careful path (its errors and clamps)
-_ONE = np.float32(1.0)
 
 
 def _positions(rows: np.ndarray, within: np.ndarray) -> np.ndarray:
@@ -320,11 +319,8 @@ class _VectorIndex(ABC):
                 queries, k, self._default_ef(k) if ef is None else ef,
                 self._cores if threads is None or threads > self._cores else threads,
                 self._query_check, None, None)
-            if found is not None:
-                ids, dists = found
-                if self._metric == "cosine":
-                    dists += _ONE  # the core returns -<q,x> on normalised vectors
-                return SearchResult(ids, dists)
+            if found is not None:  # (cosine: check 2 also made the distances 1 - cos)
+                return SearchResult(found[0], found[1])
         return self._search(queries, k, ef, filter, threads, None)
 
     def _search(self, queries: Any, k: int, ef: int | None, filter: Any, threads: int | None,
