@@ -11,8 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _backend
-from .binary import RecurrentBinarizer
-from .binary_index import BinaryIndex
+from .binary import BinaryIndex, RecurrentBinarizer
 from .errors import (
     BackendUnavailableError,
     BitgraphError,

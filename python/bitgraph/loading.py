@@ -15,7 +15,7 @@ def _index_class(kind: Any) -> Any:
     from .flat import FlatIndex
     from .hnsw import HNSWIndex
 
-    from .binary_index import BinaryIndex
+    from .binary.index import BinaryIndex
 
     classes = {"hnsw": HNSWIndex, "flat": FlatIndex, "binary": BinaryIndex}
     if not isinstance(kind, str) or kind not in classes:
