@@ -26,7 +26,7 @@ from .errors import (
 from .filters import Filter
 from .flat import FlatIndex
 from .hnsw import HNSWIndex
-from .loading import load, loads
+from .persistence import load, loads
 from .planner import PlannerConfig
 from .result import SearchResult
 

@@ -537,12 +537,10 @@ class _VectorIndex(ABC):
     def __reduce__(self) -> tuple[Any, ...]:
         with self._write_lock:
             meta, arrays = self._state_for_save()
-            blob = persistence.dumps(meta, arrays)
-        from .loading import loads
-
+            blob = persistence.index_bytes(meta, arrays)
         # An explicitly chosen backend survives pickling; the default stays the default of
         # the unpickling process (which may lack the native extension).
-        return (loads, (blob, self._backend_choice))
+        return (persistence.loads, (blob, self._backend_choice))
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self._params().items() if k != "seed")
