@@ -8,9 +8,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import _backend
+from ._version import __version__
 from .binary import BinaryIndex, RecurrentBinarizer
 from .errors import (
     BackendUnavailableError,

@@ -18,7 +18,9 @@ import numpy as np
 from . import _backend, persistence, state_checks
 from ._heap import release_free_heap
 from .attributes import AttributeStore
-from .filters import OP_NOT, OP_SCATTER, Filter
+from ._filter_ops import OP_NOT, OP_SCATTER
+from ._version import __version__
+from .filters import Filter
 from .planner import PlannerConfig, plan_names
 from ._validation import (
     INT32_MAX,
@@ -442,8 +444,6 @@ class _VectorIndex(ABC):
 
     # --- persistence ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
-        from . import __version__
-
         return {"kind": self._kind, "dim": self._dim, "metric": self._metric,
                 "storage": self._storage, "next_id": self._next_id,
                 "bitgraph_version": __version__, "params": self._params(),

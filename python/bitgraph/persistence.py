@@ -326,16 +326,29 @@ def read_index(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool
 # --- opening an index -----------------------------------------------------------------------
 
 
+# The header's "kind" -> the index class that reads the file. The index classes register
+# themselves (this module sits below them and imports none); importing any bitgraph module runs
+# the package's __init__, which imports every index module, so the table is complete before a
+# file or pickle can be loaded.
+_INDEX_KINDS: dict[str, Any] = {}
+
+
+def register_index_kind(cls: Any) -> Any:
+    """Class decorator: files whose header says ``kind == cls._kind`` load as ``cls`` (through
+    ``cls._from_saved(meta, arrays, backend, verify)``)."""
+    kind = cls._kind
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"{cls.__name__} has no index kind")
+    if _INDEX_KINDS.get(kind, cls) is not cls:
+        raise TypeError(f"index kind {kind!r} is already {_INDEX_KINDS[kind].__name__}'s")
+    _INDEX_KINDS[kind] = cls
+    return cls
+
+
 def _index_class(kind: Any) -> Any:
-    from .flat import FlatIndex
-    from .hnsw import HNSWIndex
-
-    from .binary.index import BinaryIndex
-
-    classes = {"hnsw": HNSWIndex, "flat": FlatIndex, "binary": BinaryIndex}
-    if not isinstance(kind, str) or kind not in classes:
+    if not isinstance(kind, str) or kind not in _INDEX_KINDS:
         raise IndexFileError(f"unknown index kind {kind!r} in file")
-    return classes[kind]
+    return _INDEX_KINDS[kind]
 
 
 def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True,

@@ -13,7 +13,7 @@ from .._index_base import _VectorIndex
 from .._validation import check_choice, check_number
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
 from ..hnsw import _validate_graph, check_graph_params, graph_state_dtypes, saved_graph_params
-from ..persistence import checked_path
+from ..persistence import checked_path, register_index_kind
 from .binarizer import RecurrentBinarizer
 from .offsets import MAX_OFFSET
 from .rerank_store import make_store
@@ -52,6 +52,7 @@ def _checked_dir(directory: Any) -> str | None:
     return path
 
 
+@register_index_kind
 class BinaryIndex(_VectorIndex):
     """Approximate k-NN over the binary codes of a :class:`RecurrentBinarizer`.
 
