@@ -1,6 +1,7 @@
 """native and numba implement one contract: exact search gives the same answers, and HNSW
-built with the same parameters reaches the same recall (the graphs differ: level streams and
-float rounding are backend-specific, docs/backend-contract.md)."""
+built with the same parameters reaches the same recall (both draw the same levels and build with
+one algorithm, but float rounding is backend-specific, so graphs over general floats may differ:
+tests/test_backend_parity.py checks the identical graphs over exactly representable data)."""
 
 from __future__ import annotations
 

@@ -414,7 +414,7 @@ def test_wide_ranges_from_prefix_bitmaps(backend):
         [F.range("year", 3, 40), F.range("year", 2.5, 47.5) & ~F.range("price", 20, 80)]
     masks = [(price >= lo) & (price <= hi) for lo, hi in bounds] + \
         [(year >= 3) & (year <= 40), (year >= 3) & (year <= 47) & ~((price >= 20) & (price <= 80))]
-    from bitgraph.filters import OP_PREFIX_DIFF
+    from bitgraph._filter_ops import OP_PREFIX_DIFF
 
     ops, _, loads = idx._attributes.compile(filters[2], idx._slots_of)
     assert OP_PREFIX_DIFF in ops[:, 0]  # the wide range takes the prefix path

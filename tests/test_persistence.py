@@ -176,6 +176,19 @@ def test_pickle_keeps_only_an_explicit_backend(small):
         explicit.add(x[:5])
         assert pickle.loads(pickle.dumps(explicit)).backend == name
 
+def test_pickles_naming_the_old_loading_module_still_load(small):
+    """Before bitgraph.persistence held load / loads, a pickled index was a call of
+    ``bitgraph.loading.loads(bytes)``; such pickles must keep loading."""
+    x, q = small
+    index = bg.FlatIndex(16, metric="l2")
+    index.add(x[:50])
+    new = pickle.dumps(index, protocol=2)
+    assert b"cbitgraph.persistence\nloads\n" in new  # protocol 2 names a global as text
+    old = new.replace(b"cbitgraph.persistence\nloads\n", b"cbitgraph.loading\nloads\n")
+    clone = pickle.loads(old)
+    assert _same(clone.search(q, k=5), index.search(q, k=5))
+
+
 
 def test_pickle_of_mmap_loaded_index(tmp_path, backend, small):
     x, q = small

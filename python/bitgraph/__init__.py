@@ -8,11 +8,9 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import _backend
-from .binary import RecurrentBinarizer
-from .binary_index import BinaryIndex
+from ._version import __version__
+from .binary import BinaryIndex, RecurrentBinarizer
 from .errors import (
     BackendUnavailableError,
     BitgraphError,
@@ -27,7 +25,7 @@ from .errors import (
 from .filters import Filter
 from .flat import FlatIndex
 from .hnsw import HNSWIndex
-from .loading import load, loads
+from .persistence import load, loads
 from .planner import PlannerConfig
 from .result import SearchResult
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import _backend, persistence, state_checks
 from ._heap import release_free_heap
 from .attributes import AttributeStore
+from ._version import __version__
 from .filters import Filter
 from .planner import PlannerConfig, plan_names
 from ._validation import (
@@ -457,8 +458,6 @@ class _VectorIndex(ABC):
 
     # --- persistence ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
-        from . import __version__
-
         return {"kind": self._kind, "dim": self._dim, "metric": self._metric,
                 "storage": self._storage, "next_id": self._next_id,
                 "bitgraph_version": __version__, "params": self._params(),
@@ -553,12 +552,10 @@ class _VectorIndex(ABC):
     def __reduce__(self) -> tuple[Any, ...]:
         with self._write_lock:
             meta, arrays = self._state_for_save()
-            blob = persistence.dumps(meta, arrays)
-        from .loading import loads
-
+            blob = persistence.index_bytes(meta, arrays)
         # An explicitly chosen backend survives pickling; the default stays the default of
         # the unpickling process (which may lack the native extension).
-        return (loads, (blob, self._backend_choice))
+        return (persistence.loads, (blob, self._backend_choice))
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v}" for k, v in self._params().items() if k != "seed")

@@ -9,8 +9,9 @@ live in :mod:`bitgraph.attribute_columns`):
 
 Each field keeps a sorted permutation of its slots (for tags: an inverted index, label ->
 slots), rebuilt lazily after writes, so every filter leaf is a few binary searches that name
-runs of slots; the backend then sets those slots' bits (:mod:`bitgraph.filters`). A missing
-value (an item added before the field existed, or without it) never matches a leaf.
+runs of slots; the backend then sets those slots' bits (the program's op codes are in
+:mod:`bitgraph._filter_ops`). A missing value (an item added before the field existed, or
+without it) never matches a leaf.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import numpy as np
 
 from .attribute_columns import (INT_MISSING, KINDS, ScalarColumn, TagsColumn, empty_column,
                                 parse_values)
+from ._filter_ops import OP_AND, OP_NOT, OP_OR, OP_PREFIX_DIFF, OP_SCATTER
 from .errors import BitgraphTypeError, BitgraphValueError
-from .filters import OP_AND, OP_PREFIX_DIFF, OP_NOT, OP_OR, OP_SCATTER, Filter
+from .filters import Filter
 
 
 class AttributeStore:

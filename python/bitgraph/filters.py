@@ -19,13 +19,6 @@ import numpy as np
 from ._validation import exact_ints
 from .errors import BitgraphTypeError, BitgraphValueError
 
-# Program op codes (shared with csrc/filter/bitset_program.hpp and _numba/filters.py).
-OP_SCATTER = 0  # push a bitset with the slots of entries [begin, end) set
-OP_AND = 1
-OP_OR = 2
-OP_NOT = 3
-OP_PREFIX_DIFF = 4  # push loads[begin] & ~loads[end] (prefix bitmaps of a field)
-
 
 def _check_field(field: Any) -> str:
     if not isinstance(field, str) or not field:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._index_base import _VectorIndex
+from .persistence import register_index_kind
 
 
+@register_index_kind
 class FlatIndex(_VectorIndex):
     """Exact k-NN by scanning every vector (SIMD kernels, parallel over queries).
 

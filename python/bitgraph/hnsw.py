@@ -8,11 +8,12 @@ import numpy as np
 
 from ._index_base import _VectorIndex
 from ._validation import INT32_MAX, check_int, check_seed
+from .persistence import register_index_kind
 
 MAX_M = 512
 
 
-
+@register_index_kind
 class HNSWIndex(_VectorIndex):
     """Approximate k-NN search with an HNSW graph.
 

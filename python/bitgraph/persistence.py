@@ -1,4 +1,12 @@
-"""The index file format: a self-describing header, then 64-byte aligned array sections.
+"""Index files: the format, atomic saving, and opening a saved index of any kind.
+
+Everything that writes or reads an index file is here: :func:`save_atomic` (what
+``index.save`` calls), :func:`read_index` / :func:`parse_index` (the checked reader) and
+:func:`load` / :func:`loads` (``bitgraph.load`` / ``bitgraph.loads``: a file or its bytes back
+to an index of the kind it holds). Pickling an index goes through the same bytes
+(``index.__reduce__`` -> :func:`loads`).
+
+The format: a self-describing header, then 64-byte aligned array sections.
 
 Layout::
 
@@ -203,7 +211,8 @@ def save_atomic(path: str | os.PathLike[str], meta: dict[str, Any],
         pass
 
 
-def dumps(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+def index_bytes(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes of an index file holding ``meta`` and ``arrays`` (:func:`loads` reads them)."""
     buf = io.BytesIO()
     write_index(buf, meta, arrays)
     return buf.getvalue()
@@ -312,3 +321,78 @@ def read_index(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool
     except OSError as exc:
         raise file_error(exc, "read the index file", path) from exc
     return parse_index(buffer, path, verify=verify)
+
+
+# --- opening an index -----------------------------------------------------------------------
+
+
+# The header's "kind" -> the index class that reads the file. The index classes register
+# themselves (this module sits below them and imports none); importing any bitgraph module runs
+# the package's __init__, which imports every index module, so the table is complete before a
+# file or pickle can be loaded.
+_INDEX_KINDS: dict[str, Any] = {}
+
+
+def register_index_kind(cls: Any) -> Any:
+    """Class decorator: files whose header says ``kind == cls._kind`` load as ``cls`` (through
+    ``cls._from_saved(meta, arrays, backend, verify)``)."""
+    kind = cls._kind
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"{cls.__name__} has no index kind")
+    if _INDEX_KINDS.get(kind, cls) is not cls:
+        raise TypeError(f"index kind {kind!r} is already {_INDEX_KINDS[kind].__name__}'s")
+    _INDEX_KINDS[kind] = cls
+    return cls
+
+
+def _index_class(kind: Any) -> Any:
+    if not isinstance(kind, str) or kind not in _INDEX_KINDS:
+        raise IndexFileError(f"unknown index kind {kind!r} in file")
+    return _INDEX_KINDS[kind]
+
+
+def load(path: str | os.PathLike[str], *, mmap: bool = False, verify: bool = True,
+         backend: str | None = None) -> Any:
+    """Loads an index saved with ``index.save(path)``.
+
+    Args:
+        path: the file.
+        mmap: map the file into memory instead of reading it: loading is fast and the vectors
+            and graph stay in the page cache (shared between processes). The first ``add`` or
+            ``remove`` copies what it changes into memory; the file is never written.
+        verify: check every section's CRC-32 (reads the whole file once). Only skip it for
+            files you trust; the graph's links are range-checked either way.
+        backend: "native" or "numba" to override the process-wide choice.
+
+    Raises:
+        IndexFileError (an OSError): truncated or corrupted file, wrong magic, or a format
+            version newer than this bitgraph reads.
+    """
+    path = checked_path(path)
+    mapped = read_header(path).get("mapped_sections") or []
+    if not (isinstance(mapped, list) and all(isinstance(m, str) for m in mapped)):
+        raise IndexFileError(f"{path}: malformed header (mapped_sections must be a list of "
+                             f"section names, got {mapped!r:.60})")
+    if mapped and not mmap:
+        # Sections the index keeps on disk (BinaryIndex re-rank vectors with rerank="mmap")
+        # stay memory-mapped; everything else is read into memory as usual.
+        meta, arrays = read_index(path, mmap=True, verify=verify)
+        arrays = {k: (v if k in mapped else np.array(v)) for k, v in arrays.items()}
+    else:
+        meta, arrays = read_index(path, mmap=mmap, verify=verify)
+    return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend, verify)
+
+
+def loads(blob: bytes, backend: str | None = None) -> Any:
+    """Rebuilds an index from the bytes of a saved index file (``Path(path).read_bytes()``).
+
+    This is also what unpickling calls: ``pickle.loads(pickle.dumps(index))`` round-trips an
+    index (the pickle stream itself is not such bytes; unpickle it with ``pickle.loads``).
+    """
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise BitgraphTypeError(
+            f"loads expects the bytes of a saved index, got {type(blob).__name__}"
+            + (": pass a path to bitgraph.load() instead" if isinstance(blob, (str, os.PathLike))
+               else ""))
+    meta, arrays = parse_index(bytearray(blob), "<bytes>")
+    return _index_class(meta.get("kind"))._from_saved(meta, arrays, backend)

@@ -7,6 +7,8 @@ bitgraph/planner.py for what each plan does.
 import numpy as np
 from numba import njit, prange
 
+from .._filter_ops import (OP_AND as _OP_AND, OP_NOT as _OP_NOT, OP_OR as _OP_OR,
+                           OP_PREFIX_DIFF as _OP_PREFIX_DIFF, OP_SCATTER as _OP_SCATTER)
 from .graph_search import (SKIP_DELETED, USE_ALLOWED, beam_search, greedy_descent,
                            level_links, unpack_entry)
 from .heaps import grown, heap_drain_sorted, heap_pop, heap_push, heap_replace_top
@@ -14,7 +16,6 @@ from .kernels import slot_distance, sqnorm, walk_distance
 from .visited import next_epoch
 
 PLAN_EXACT, PLAN_ACORN, PLAN_POST_FILTER, PLAN_EXACT_FALLBACK = 1, 2, 3, 4
-_OP_SCATTER, _OP_AND, _OP_OR, _OP_NOT, _OP_PREFIX_DIFF = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, nogil=True)

@@ -1,32 +1,60 @@
-"""Jitted HNSW insertion (hnswlib's addPoint, single-threaded).
+"""Jitted HNSW insertion, the same algorithm as the native core (csrc/hnsw/build.cpp).
 
 Argument conventions (``views``, ``spec``, ``graph``, ``meta``) are those of
 ``graph_search.py``. The caller has already written each new slot's row, level, upper-arena
 offset and zeroed links; :func:`insert_slots` links the slots into the graph in order.
 
+From the same vectors, seed and add calls a single-threaded build links the same graph as the
+native one (tests/test_backend_parity.py): the same levels (:func:`draw_levels`), the same walk
+(:mod:`.pool`), the same neighbour heuristic, tie order and back-link pruning.
+
 Distances between two stored nodes (neighbour selection) decode one row to float32 and use it
 as the query against the other, like the native backend; new nodes are also inserted with
 their decoded stored row as the query, so the graph is built over what searches will see.
 """
+import math
+
 import numpy as np
 from numba import njit
 
-from .graph_search import (beam_search, greedy_descent, level_links, link_offset,
-                           pack_entry, unpack_entry)
-from .heaps import heap_drain_sorted
+from .graph_search import greedy_descent, level_links, link_offset, pack_entry, unpack_entry
 from .kernels import decode_slot_into, sqnorm, walk_distance
+from .pool import pool_search
 from .visited import next_epoch
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, nogil=True)
+def draw_levels(state, n, level_mult, out):
+    """The native level draw: for each of ``n`` new slots, in insertion order,
+    ``u = ((splitmix64(state) >> 11) + 1) * 2^-53`` (uniform in (0, 1]) and
+    ``level = int(-log(u) * level_mult)`` into ``out[:n]``. ``state`` (uint64[1]) advances by one
+    splitmix64 step per slot and carries over to the next add, as the native ``rng_state_``.
+    ``u >= 2^-53`` bounds a level by 53 (M = 2), so no cap is needed."""
+    s = state[0]
+    for i in range(n):
+        s = s + _GOLDEN  # uint64: wraps modulo 2^64 like the C++
+        z = s
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+        u = np.float64((z >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0)
+        out[i] = np.int32(-math.log(u) * level_mult)  # libm log, as std::log
+    state[0] = s
 
 
 @njit(cache=True, nogil=True)
 def select_neighbors(sd, si, n, m, views, spec, buf):
-    """hnswlib's getNeighborsByHeuristic2 over candidates sorted by distance to the base.
-
-    Keeps a candidate only if no already kept neighbour is strictly closer to it than the base
-    is, which spreads links over directions instead of piling them into one cluster. Kept
-    entries are compacted to the front of ``sd``/``si`` (still ascending); returns how many.
+    """The native select_neighbors (hnswlib's heuristic) over candidates sorted by distance to
+    the base: keeps a candidate only if no already kept neighbour is strictly closer to it than
+    the base is, which spreads links over directions instead of piling them into one cluster.
+    At most ``m`` candidates are left as they are. Kept entries are compacted to the front of
+    ``sd``/``si`` (still in order); returns how many.
     """
-    if n < m:
+    if n <= m:
         return n
     dim, storage, metric, _ = spec
     kept = 0
@@ -50,12 +78,12 @@ def select_neighbors(sd, si, n, m, views, spec, buf):
 
 @njit(cache=True, nogil=True)
 def _sort_pairs(keys, vals, n):
-    """Insertion sort of ``keys[:n]`` ascending, moving ``vals`` along (n <= 2M+1: small)."""
+    """Insertion sort of ``(keys, vals)[:n]`` by key, then val (the native ``Closer``)."""
     for i in range(1, n):
         k = keys[i]
         v = vals[i]
         j = i - 1
-        while j >= 0 and keys[j] > k:
+        while j >= 0 and (keys[j] > k or (keys[j] == k and vals[j] > v)):
             keys[j + 1] = keys[j]
             vals[j + 1] = vals[j]
             j -= 1
@@ -64,19 +92,24 @@ def _sort_pairs(keys, vals, n):
 
 
 @njit(cache=True, nogil=True)
-def add_backlink(node, new, level, views, spec, graph, nd, ni, buf):
-    """Links ``node -> new`` at ``level``; an overfull list is re-pruned by the heuristic."""
+def add_backlink(node, new, dist, level, views, spec, graph, nd, ni, buf):
+    """The native link_back: links ``node -> new`` at ``level`` (``dist``: their distance, as
+    the new node's walk measured it) unless the link exists; a full list is re-selected by the
+    heuristic among its old neighbours and ``new``, seen from ``node``."""
     dim, storage, metric, M = spec
     arr, maxc = level_links(graph, M, level)
     off = link_offset(graph, M, node, level)
     cnt = arr[off]
+    for j in range(cnt):
+        if arr[off + 1 + j] == new:
+            return
     if cnt < maxc:
         arr[off + 1 + cnt] = new
         arr[off] = cnt + 1  # count last: a concurrent reader never sees an unwritten entry
         return
     decode_slot_into(views, node, dim, storage, buf)
     bq = sqnorm(buf, dim)
-    nd[0] = walk_distance(buf, bq, views, new, dim, storage, metric)
+    nd[0] = dist
     ni[0] = new
     for j in range(cnt):
         nb = arr[off + 1 + j]
@@ -108,59 +141,60 @@ def connect_new(slot, level, sd, si, n, views, spec, graph, buf):
 
 
 @njit(cache=True, nogil=True)
-def insert_slots(first, last, views, spec, graph, levels, deleted, meta, ef, tags, epochs):
-    """Inserts slots ``first .. last-1`` into the graph, in order.
+def insert_slots(first, last, views, spec, graph, levels, meta, ef, tags, epochs):
+    """Inserts slots ``first .. last-1`` into the graph, in order (the native ``insert``).
 
-    ``ef`` is the construction beam width; ``tags``/``epochs`` a visited pair (row 0 is used).
-    Construction treats every slot, tombstones included, as a possible neighbour (hnswlib):
-    tombstones stay in the graph as waypoints.
+    ``ef`` is the construction pool size (ef_construction clamped to the slots of the add, as
+    the native core); ``tags``/``epochs`` a visited pair (row 0 is used). Construction treats
+    every slot, tombstones included, as a possible neighbour: tombstones stay in the graph as
+    waypoints.
     """
     dim, storage, metric, M = spec
-    ef = max(ef, M)
     qbuf = np.empty(dim, dtype=np.float32)
     buf = np.empty(dim, dtype=np.float32)
-    rk = np.empty(ef, dtype=np.float32)
-    rv = np.empty(ef, dtype=np.int32)
     sd = np.empty(ef, dtype=np.float32)
     si = np.empty(ef, dtype=np.int32)
-    ck = np.empty(2 * ef + 64, dtype=np.float32)
-    cv = np.empty(2 * ef + 64, dtype=np.int32)
+    sx = np.empty(ef, dtype=np.uint8)
     nd = np.empty(2 * M + 1, dtype=np.float32)
     ni = np.empty(2 * M + 1, dtype=np.int32)
     chosen = np.empty((1, M), dtype=np.int32)  # per level: the new slot's links
+    chosen_d = np.empty((1, M), dtype=np.float32)  # and their distances to it
     n_chosen = np.zeros(1, dtype=np.int64)
-    no_filter = np.empty(0, dtype=np.uint64)
     row_tags = tags[0]
     for slot in range(first, last):
-        decode_slot_into(views, slot, dim, storage, qbuf)
-        qq = sqnorm(qbuf, dim)
         level = levels[slot]
-        entry, max_level = unpack_entry(meta[0])
+        entry, _ = unpack_entry(meta[0])
         if entry < 0:
             meta[0] = pack_entry(slot, level)
             continue
+        # The entry's own level bounds the walk, as in the native core.
+        ep_level = levels[entry]
+        decode_slot_into(views, slot, dim, storage, qbuf)
+        qq = sqnorm(qbuf, dim)
         cur = entry
-        curd = walk_distance(qbuf, qq, views, cur, dim, storage, metric)
-        if level < max_level:
-            cur, curd = greedy_descent(qbuf, qq, views, spec, graph, cur, curd, max_level, level)
-        top = min(level, max_level)
+        if level < ep_level:
+            curd = walk_distance(qbuf, qq, views, cur, dim, storage, metric)
+            cur, curd = greedy_descent(qbuf, qq, views, spec, graph, cur, curd, ep_level, level)
+        top = min(level, ep_level)
         if chosen.shape[0] < top + 1:
             chosen = np.empty((top + 1, M), dtype=np.int32)
+            chosen_d = np.empty((top + 1, M), dtype=np.float32)
             n_chosen = np.zeros(top + 1, dtype=np.int64)
         for lev in range(top, -1, -1):
             epoch = next_epoch(tags, epochs, 0)
-            n_res, ck, cv = beam_search(qbuf, qq, views, spec, graph, cur, curd, lev, ef,
-                                        0, deleted, no_filter, row_tags, epoch, rk, rv, ck, cv)
-            heap_drain_sorted(rk, rv, n_res, sd, si)
+            n_res = pool_search(qbuf, qq, views, spec, graph, cur, lev, ef, row_tags, epoch,
+                                sd, si, sx)
+            cur = si[0]  # the closest candidate: the next level's walk starts there
             m = connect_new(slot, lev, sd, si, n_res, views, spec, graph, buf)
             chosen[lev, :m] = si[:m]
+            chosen_d[lev, :m] = sd[:m]
             n_chosen[lev] = m
-            cur, curd = si[0], sd[0]  # the closest candidate is always kept, first
         # Back-links only once the slot has its own links on every level: until then nothing
         # leads to it, so a concurrent search never walks into a node whose lower levels are
         # still empty (it would stop there with one result). Sequential builds are unchanged.
         for lev in range(top, -1, -1):
             for j in range(n_chosen[lev]):
-                add_backlink(chosen[lev, j], slot, lev, views, spec, graph, nd, ni, buf)
-        if level > max_level:
+                add_backlink(chosen[lev, j], slot, chosen_d[lev, j], lev, views, spec, graph,
+                             nd, ni, buf)
+        if level > ep_level:
             meta[0] = pack_entry(slot, level)

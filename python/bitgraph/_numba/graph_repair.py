@@ -10,9 +10,9 @@ are those of ``graph_search.py``.
 import numpy as np
 from numba import njit
 
-from .graph_search import beam_search, link_offset, unpack_entry
-from .heaps import heap_drain_sorted
-from .kernels import decode_slot_into, sqnorm, walk_distance
+from .graph_search import link_offset, unpack_entry
+from .kernels import decode_slot_into, sqnorm
+from .pool import pool_search
 from .visited import next_epoch
 
 _ROUNDS = 3
@@ -43,7 +43,7 @@ def _spread(start, links0, M0, reached, stack):
 def repair_reachability(n, views, spec, graph, deleted, meta, ef, tags, epochs):
     """Links every live slot below ``n`` that the entry point cannot reach into the graph;
     returns how many were repaired."""
-    dim, storage, metric, M = spec
+    dim, storage, _, M = spec
     links0 = graph[0]
     M0 = 2 * M
     entry, _ = unpack_entry(meta[0])
@@ -54,13 +54,9 @@ def repair_reachability(n, views, spec, graph, deleted, meta, ef, tags, epochs):
     stack = np.empty(n, dtype=np.int64)
     in_degree = np.zeros(n, dtype=np.int64)
     qbuf = np.empty(dim, dtype=np.float32)
-    rk = np.empty(ef, dtype=np.float32)
-    rv = np.empty(ef, dtype=np.int32)
     sd = np.empty(ef, dtype=np.float32)
     si = np.empty(ef, dtype=np.int32)
-    ck = np.empty(2 * ef + 64, dtype=np.float32)
-    cv = np.empty(2 * ef + 64, dtype=np.int32)
-    no_filter = np.empty(0, dtype=np.uint64)
+    sx = np.empty(ef, dtype=np.uint8)
     repaired = 0
     for _ in range(_ROUNDS):
         reached[:] = 0
@@ -81,11 +77,11 @@ def repair_reachability(n, views, spec, graph, deleted, meta, ef, tags, epochs):
                 continue
             decode_slot_into(views, u, dim, storage, qbuf)
             qq = sqnorm(qbuf, dim)
-            d0 = walk_distance(qbuf, qq, views, entry, dim, storage, metric)
+            # The walk from the entry point only ever meets reached nodes: its pool is the
+            # candidates, closest first (the native walk, so both backends repair alike).
             epoch = next_epoch(tags, epochs, 0)
-            n_res, ck, cv = beam_search(qbuf, qq, views, spec, graph, entry, d0, 0, ef, 0,
-                                        deleted, no_filter, tags[0], epoch, rk, rv, ck, cv)
-            heap_drain_sorted(rk, rv, n_res, sd, si)
+            n_res = pool_search(qbuf, qq, views, spec, graph, entry, 0, ef, tags[0], epoch,
+                                sd, si, sx)
             linked = False
             for i in range(n_res):  # a free link slot in one of the closest reached nodes
                 off = link_offset(graph, M, si[i], 0)

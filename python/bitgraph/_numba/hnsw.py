@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import Cancelled
 from .._growth import grown_capacity
-from .graph_build import insert_slots
+from .graph_build import draw_levels, insert_slots
 from .graph_repair import repair_reachability
 from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_parallel,
                            search_range, unpack_entry)
@@ -27,11 +27,14 @@ from .visited import VisitedPool
 
 # Items inserted per jitted call; the progress callback (and Ctrl-C) is served in between.
 _CHUNK = 1000
-_MAX_LEVEL = 100  # levels are packed into 7 bits (graph_search.pack_entry)
+# A loaded graph's levels are at most this (the native core's bound; packed into 7 bits by
+# graph_search.pack_entry). Drawn levels never exceed 53 (see graph_build.draw_levels).
+_MAX_LEVEL = 64
 
 
 class HNSWCore(SlotCore):
-    """Hierarchical navigable small-world graph over encoded rows (hnswlib algorithm)."""
+    """Hierarchical navigable small-world graph over encoded rows (hnswlib's algorithm, built
+    exactly as the native core builds it: see graph_build.py)."""
 
     def __init__(self, dim, metric, storage, M, ef_construction, seed, planes=1):
         check_storage_metric(storage, metric, dim, planes)
@@ -42,8 +45,10 @@ class HNSWCore(SlotCore):
         self.ef_construction = int(ef_construction)
         self.seed = int(seed)
         self._spec = (int(dim), storage_code(storage), metric_code(metric, planes), self.M)
-        self._level_mult = 1.0 / math.log(max(self.M, 2))
-        self._rng = np.random.default_rng(self.seed)
+        self._level_mult = 1.0 / math.log(float(self.M))
+        # The native core's level generator: one splitmix64 state, seeded by seed, advanced
+        # once per added item across all adds.
+        self._rng_state = np.array([self.seed], dtype=np.uint64)
         self._upper_len = 0
         self._since_repair = 0
         self._visited = VisitedPool()
@@ -98,9 +103,10 @@ class HNSWCore(SlotCore):
     # ---- add ----------------------------------------------------------------------------------
 
     def _draw_levels(self, n):
-        u = 1.0 - self._rng.random(n)  # uniform in (0, 1]
-        levels = np.floor(-np.log(u) * self._level_mult)
-        return np.minimum(levels, _MAX_LEVEL).astype(np.int32)
+        """Levels of ``n`` new items, drawn as the native core draws them."""
+        levels = np.empty(n, dtype=np.int32)
+        draw_levels(self._rng_state, n, self._level_mult, levels)
+        return levels
 
     def add(self, vectors, labels, threads=1, callback=None):
         """Inserts ``vectors`` under ``labels``; returns how many were inserted.
@@ -114,9 +120,15 @@ class HNSWCore(SlotCore):
         rows = encode_rows(vectors, self.storage)
         done = 0
         with self._write_lock:
+            # As the native core: every level of the add is drawn first (a cancelled add
+            # still advances the generator by all of them), and the construction pool is
+            # ef_construction clamped to the slots the whole add makes.
+            levels = self._draw_levels(len(rows))
+            ef = min(self.ef_construction, self._n_slots + len(rows))
             while done < len(rows):
                 count = min(_CHUNK, len(rows) - done)
-                self._add_chunk(rows[done:done + count], labels[done:done + count])
+                self._add_chunk(rows[done:done + count], labels[done:done + count],
+                                levels[done:done + count], ef)
                 done += count
                 if callback is not None and not callback(done):
                     break
@@ -130,10 +142,9 @@ class HNSWCore(SlotCore):
             raise Cancelled("the operation was cancelled by its progress callback")
         return done
 
-    def _add_chunk(self, rows, labels):
+    def _add_chunk(self, rows, labels, levels, ef):
         first = self._n_slots
         last = first + len(rows)
-        levels = self._draw_levels(len(rows))
         sizes = levels.astype(np.int64) * (1 + self.M)
         self._reserve(last)
         self._reserve_upper(self._upper_len + int(sizes.sum()))
@@ -148,8 +159,7 @@ class HNSWCore(SlotCore):
         # if Ctrl-C raises KeyboardInterrupt the moment the jitted call returns.
         try:
             insert_slots(first, last, arr["views"], self._spec, self._graph(arr), arr["levels"],
-                         arr["deleted"], arr["meta"], min(self.ef_construction, last), tags,
-                         epochs)
+                         arr["meta"], ef, tags, epochs)
         finally:
             self._upper_len += int(sizes.sum())
             self._n_slots = last
@@ -261,8 +271,7 @@ class HNSWCore(SlotCore):
         core._arr["meta"] = np.array([pack_entry(int(state["entry_point"]),
                                                  int(state["max_level"]))], dtype=np.int64)
         core._upper_len = arrays["upper"].shape[0]
-        # Another stream than a fresh index's, so levels of later adds are not replayed.
-        core._rng = np.random.default_rng([core.seed, n])
+        # The level generator restarts from the seed, as the native core's does on load.
         return core
 
 
@@ -292,8 +301,9 @@ def _checked_state(core, state):
     if n == 0:
         ok = entry == -1
     else:
-        # Searches descend from max_level at the entry point: it must have those levels.
-        ok = 0 <= entry < n and 0 <= max_level <= levels[entry]
+        # Searches descend from max_level at the entry point: it is the entry's level (the
+        # native core's rule).
+        ok = 0 <= entry < n and max_level == levels[entry]
     if not ok:
         raise ValueError(f"corrupt HNSW state: entry point {entry}, max level {max_level}")
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._rows import padded
-from .filtered import _OP_NOT as OP_NOT, _OP_SCATTER as OP_SCATTER
+from .._filter_ops import OP_NOT, OP_SCATTER
 
 # The planner settings that answer every query with the exact scan of its matches.
 EXACT_PLAN = (1e300, 1e300, 0.0, 0)

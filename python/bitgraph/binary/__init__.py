@@ -1,4 +1,10 @@
-"""Binary codes: the recurrent binarizer (BEBR) and its numpy reference."""
-from .binarizer import RecurrentBinarizer
+"""Binary codes: the recurrent binarizer (BEBR), its numpy reference, and the index over them.
 
-__all__ = ["RecurrentBinarizer"]
+``binarizer`` (RecurrentBinarizer), ``training`` (its fit), ``offsets`` and ``reference`` (the
+numpy reference of the codes and distances) make the codes; ``index`` (BinaryIndex) searches
+them, with ``rerank_store`` holding the float vectors of the re-rank.
+"""
+from .binarizer import RecurrentBinarizer
+from .index import BinaryIndex
+
+__all__ = ["BinaryIndex", "RecurrentBinarizer"]

@@ -18,28 +18,13 @@ from .._validation import (MAX_DIM, as_matrix, check_dim, check_int, check_magni
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
 from ..persistence import read_index, save_atomic
 from . import offsets as offsets_mod
-from . import reference
+from . import reference, training
 
 KIND = "binarizer"
 STATE_VERSION = 1
 MAX_LOOPS = 8
 MAX_EPOCHS = 10_000  # a fit runs every epoch it is given (no early stop)
 _ARRAYS = ("mean", "proj", "phi", "phi_bias", "psi", "psi_scale", "psi_bias")
-
-
-def _empty3() -> np.ndarray:
-    return np.zeros((0, 0, 0), dtype=np.float32)
-
-
-def random_projection(dim: int, code_dim: int, rng: np.random.Generator) -> np.ndarray:
-    """(dim, code_dim): orthonormal columns when code_dim <= dim, else a Gaussian projection
-    scaled by 1/sqrt(code_dim) so that norms are preserved in expectation."""
-    if code_dim <= dim:
-        q, r = np.linalg.qr(rng.standard_normal((dim, code_dim)))
-        q *= np.sign(np.diag(r))[None, :]
-        return np.ascontiguousarray(q, dtype=np.float32)
-    g = rng.standard_normal((dim, code_dim)) / np.sqrt(code_dim)
-    return np.ascontiguousarray(g, dtype=np.float32)
 
 
 MAX_MODEL_BYTES = 2 << 30
@@ -189,9 +174,9 @@ class RecurrentBinarizer:
             raise BitgraphValueError(f"inconsistent binarizer arrays for loops={p}, "
                                      f"code_dim={m}, dim={d}: {shapes}")
         if out["phi"].size == 0:
-            out["phi"] = _empty3()
+            out["phi"] = reference.identity_map()
         if out["psi"].size == 0:
-            out["psi"] = _empty3()
+            out["psi"] = reference.identity_map()
         for v in out.values():
             v.setflags(write=False)
         self._params = out
@@ -239,8 +224,6 @@ class RecurrentBinarizer:
                 raise BitgraphValueError("compatible_with needs learned=True")
             old = compatible_with
         t0 = time.perf_counter()
-        from . import training
-
         if self._normalize:
             norm = np.linalg.norm(x, axis=1, keepdims=True)
             x = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)

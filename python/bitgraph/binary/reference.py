@@ -38,6 +38,11 @@ def unpack_planes(codes: np.ndarray, planes: int, code_dim: int) -> np.ndarray:
     return bits[:, :, :code_dim].astype(bool)
 
 
+def identity_map() -> np.ndarray:
+    """How ``phi`` / ``psi`` hold the identity (no learned map): an empty (0, 0, 0) array."""
+    return np.zeros((0, 0, 0), dtype=np.float32)
+
+
 def encode_bits(x, normalize, mean, proj, phi, phi_bias, psi, psi_scale, psi_bias):
     """The contract's encoder in numpy: (n, d) -> ((n, P, m) bool bits, (n, P, m) float z)."""
     x = np.asarray(x, dtype=np.float32)

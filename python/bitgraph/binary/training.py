@@ -28,12 +28,21 @@ def _sub(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x[np.sort(rng.choice(x.shape[0], n, replace=False))]
 
 
+def random_projection(dim: int, code_dim: int, rng: np.random.Generator) -> np.ndarray:
+    """(dim, code_dim): orthonormal columns when code_dim <= dim, else a Gaussian projection
+    scaled by 1/sqrt(code_dim) so that norms are preserved in expectation."""
+    if code_dim <= dim:
+        q, r = np.linalg.qr(rng.standard_normal((dim, code_dim)))
+        q *= np.sign(np.diag(r))[None, :]
+        return np.ascontiguousarray(q, dtype=np.float32)
+    g = rng.standard_normal((dim, code_dim)) / np.sqrt(code_dim)
+    return np.ascontiguousarray(g, dtype=np.float32)
+
+
 def fit_fixed(x: np.ndarray, loops: int, code_dim: int, rng: np.random.Generator
               ) -> dict[str, np.ndarray]:
     """Centre, seeded random rotation/projection, phi = identity, psi_t = alpha_t * identity
     with alpha_t = mean |r_t| measured on (a subsample of) x."""
-    from .binarizer import _empty3, random_projection
-
     d = x.shape[1]
     mean = x.mean(axis=0).astype(np.float32)
     proj = random_projection(d, code_dim, rng)
@@ -43,8 +52,8 @@ def fit_fixed(x: np.ndarray, loops: int, code_dim: int, rng: np.random.Generator
     for t in range(loops):
         alphas[t] = np.abs(r).mean()
         r = r - alphas[t] * np.where(r > 0, 1.0, -1.0).astype(np.float32)
-    return {"mean": mean, "proj": proj, "phi": _empty3(),
-            "phi_bias": np.zeros((loops, code_dim), np.float32), "psi": _empty3(),
+    return {"mean": mean, "proj": proj, "phi": reference.identity_map(),
+            "phi_bias": np.zeros((loops, code_dim), np.float32), "psi": reference.identity_map(),
             "psi_scale": alphas, "psi_bias": np.zeros((loops, code_dim), np.float32)}
 
 

@@ -8,14 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from ._index_base import _VectorIndex
-from ._validation import check_choice, check_number
-from .hnsw import check_graph_params, graph_state_dtypes
-from . import state_checks
-from .binary import RecurrentBinarizer
-from .binary.rerank_store import make_store
-from .persistence import checked_path
-from .errors import BitgraphTypeError, BitgraphValueError
+from .. import state_checks
+from .._index_base import _VectorIndex
+from .._validation import check_choice, check_number
+from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
+from ..hnsw import _validate_graph, check_graph_params, graph_state_dtypes, saved_graph_params
+from ..persistence import checked_path, register_index_kind
+from .binarizer import RecurrentBinarizer
+from .offsets import MAX_OFFSET
+from .rerank_store import make_store
 
 GRAPHS = ("flat", "hnsw")
 DISTANCES = ("sdc", "hamming")
@@ -51,6 +52,7 @@ def _checked_dir(directory: Any) -> str | None:
     return path
 
 
+@register_index_kind
 class BinaryIndex(_VectorIndex):
     """Approximate k-NN over the binary codes of a :class:`RecurrentBinarizer`.
 
@@ -188,8 +190,6 @@ class BinaryIndex(_VectorIndex):
         if self._graph == "flat":
             return self._backend.FlatCore.from_state(self._core_dim(), self._distance, "binary",
                                                      state, planes)
-        from .hnsw import _validate_graph
-
         _validate_graph(state, self._M)
         return self._backend.HNSWCore.from_state(self._core_dim(), self._distance, "binary",
                                                  self._M, self._ef_construction, self._seed,
@@ -207,8 +207,6 @@ class BinaryIndex(_VectorIndex):
             raise ValueError("invalid rerank")
         self._rerank_kind = params["rerank"]
         self._offsets = bool(params.get("offsets", False))  # absent before offsets existed
-        from .hnsw import saved_graph_params
-
         self._M, self._ef_construction, self._seed = saved_graph_params(params)
 
     def _default_ef(self, k: int) -> int:
@@ -315,8 +313,6 @@ class BinaryIndex(_VectorIndex):
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
                  backend: str | None, verify: bool = True) -> None:
-        from .errors import IndexFileError
-
         try:
             binz_arrays = {k[len(_BINZ_PREFIX):]: v for k, v in arrays.items()
                            if k.startswith(_BINZ_PREFIX)}
@@ -352,8 +348,6 @@ class BinaryIndex(_VectorIndex):
         return graph_state_dtypes()
 
     def _check_values(self, state: dict[str, Any]) -> None:
-        from .binary.offsets import MAX_OFFSET
-
         binz = self._binarizer
         if self._offsets and not binz.has_offsets:
             raise ValueError("the index uses code offsets but its binarizer has none")
