@@ -1,9 +1,8 @@
-// Chooses the code kernels once: VPOPCNTDQ, else POPCNT, else portable. BITGRAPH_SIMD forces a
-// level as for the float kernels (simd/dispatch.cpp).
-#include <cstdlib>
-#include <cstring>
+// Chooses the code kernels once (VPOPCNTDQ, else POPCNT, else portable) by the rule of
+// core/cpu_features.hpp: under BITGRAPH_SIMD=avx512 on a CPU without VPOPCNTDQ they run avx2.
 #include <string>
 
+#include "core/cpu_features.hpp"
 #include "binary/binary_kernels.hpp"
 #include "core/types.hpp"
 
@@ -11,43 +10,34 @@ namespace bitgraph {
 
 namespace {
 
-bool cpu_has(const char* level) {
-#if BITGRAPH_HAVE_X86_SIMD
-  __builtin_cpu_init();
-  if (std::strcmp(level, "avx512") == 0)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vpopcntdq");
-  if (std::strcmp(level, "avx2") == 0)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-#endif
-  return std::strcmp(level, "generic") == 0;
-}
+// The code kernels' levels: POPCNT at avx2, VPOPCNTDQ at avx512.
+constexpr uint32_t kAvx2Needs = kAvx2 | kPopcnt;
+constexpr uint32_t kAvx512Needs = kAvx512f | kAvx512dq | kAvx512Vpopcntdq | kPopcnt;
 
-const CodeKernelTable& choose() {
-  const char* forced = std::getenv("BITGRAPH_SIMD");
-  if (forced && *forced) {
-    // A float level this CPU has but the code kernels lack (AVX-512 without VPOPCNTDQ)
-    // falls back to the next code level rather than failing.
-    if (std::strcmp(forced, "avx512") == 0 && !cpu_has("avx512")) forced = "avx2";
-    if (cpu_has(forced)) return code_kernels_for_level(forced);
-  }
-  if (cpu_has("avx512")) return code_kernels_for_level("avx512");
-  if (cpu_has("avx2")) return code_kernels_for_level("avx2");
+const CodeKernelTable& table_for(SimdLevel level) {
+#if BITGRAPH_HAVE_X86_SIMD
+  if (level == SimdLevel::kAvx512) return codes_avx512::table();
+  if (level == SimdLevel::kAvx2) return codes_avx2::table();
+#endif
+  (void)level;
   return codes_generic::table();
 }
+
+const CodeKernelTable& choose() { return table_for(choose_level(kAvx2Needs, kAvx512Needs)); }
 
 }  // namespace
 
-bool code_level_supported(const char* level) { return cpu_has(level); }
+bool code_level_supported(const char* name) {
+  SimdLevel level;
+  return parse_level(name, &level) && level_runs(level, kAvx2Needs, kAvx512Needs);
+}
 
-const CodeKernelTable& code_kernels_for_level(const char* level) {
-  if (!cpu_has(level))
-    throw ValueError(std::string("code kernel level '") + level + "' is not available here");
-#if BITGRAPH_HAVE_X86_SIMD
-  if (std::strcmp(level, "avx512") == 0) return codes_avx512::table();
-  if (std::strcmp(level, "avx2") == 0) return codes_avx2::table();
-#endif
-  return codes_generic::table();
+const CodeKernelTable& code_kernels_for_level(const char* name) {
+  if (!code_level_supported(name))
+    throw ValueError(std::string("code kernel level '") + name + "' is not available here");
+  SimdLevel level;
+  parse_level(name, &level);
+  return table_for(level);
 }
 
 const CodeKernelTable& active_code_kernels() {

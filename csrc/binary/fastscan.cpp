@@ -2,6 +2,7 @@
 // choice of instruction set. The SIMD scans live in fastscan_avx2.cpp / fastscan_avx512.cpp,
 // each compiled with only its own flags.
 #include "binary/fastscan.hpp"
+#include "core/cpu_features.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -57,46 +58,24 @@ void doc_nibbles(const uint8_t* code, size_t planes, size_t code_dim, const uint
   }
 }
 
-#if BITGRAPH_HAVE_X86_SIMD
-bool cpu_has_avx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-}
-
-bool cpu_has_avx512() {
-  __builtin_cpu_init();
-  // libgcc's check includes the OS (XCR0) enabling the ZMM state.
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && cpu_has_avx2();
-}
-#endif
-
 struct Level {
   const char* name;
   fd::ScanFn scan;
 };
 
-Level choose_level() {
-  const char* forced = std::getenv("BITGRAPH_SIMD");
-  const std::string want = forced && *forced ? forced : "";
+// The fast-scan kernels' levels (core/cpu_features.hpp decides with the one rule).
+Level choose_level_for_scan() {
+  const SimdLevel level = choose_level(kAvx2, kAvx512f | kAvx512bw | kAvx512vl | kAvx2);
 #if BITGRAPH_HAVE_X86_SIMD
-  const bool avx512 = cpu_has_avx512(), avx2 = cpu_has_avx2();
-  if (want.empty()) {
-    if (avx512) return {"avx512", fd::scan_avx512};
-    if (avx2) return {"avx2", fd::scan_avx2};
-  }
-  if (want == "avx512" && avx512) return {"avx512", fd::scan_avx512};
-  if (want == "avx2" && avx2) return {"avx2", fd::scan_avx2};
+  if (level == SimdLevel::kAvx512) return {"avx512", fd::scan_avx512};
+  if (level == SimdLevel::kAvx2) return {"avx2", fd::scan_avx2};
 #endif
-  // Same contract as simd/dispatch.cpp: a forced level this CPU lacks is an error, not a
-  // silent downgrade, so tests never believe they compared levels that did not run.
-  if (!want.empty() && want != "generic")
-    throw ValueError("BITGRAPH_SIMD=" + want + " is not supported by this CPU/build");
+  (void)level;
   return {"generic", fd::scan_generic};
 }
 
 const Level& active_level() {
-  static const Level level = choose_level();
+  static const Level level = choose_level_for_scan();
   return level;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu_features.hpp"
 #include "core/types.hpp"
 
 namespace bitgraph {
@@ -30,7 +31,8 @@ __attribute__((target("popcnt"))) size_t popcount_hw(const uint64_t* words, size
 
 size_t popcount_words(const uint64_t* words, size_t n_words) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool has_popcnt = __builtin_cpu_supports("popcnt");
+  // The hardware popcount belongs to the avx2 level (core/cpu_features.hpp's one rule).
+  static const bool has_popcnt = choose_level(kPopcnt, kPopcnt) != SimdLevel::kGeneric;
   if (has_popcnt) return popcount_hw(words, n_words);
 #endif
   return popcount_portable(words, n_words);

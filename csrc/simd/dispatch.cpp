@@ -1,68 +1,40 @@
-// The one place that decides which instruction set runs. Chosen once (first use); the
-// environment variable BITGRAPH_SIMD=generic|avx2|avx512 may force a lower level for tests.
-#include <cstdlib>
-#include <cstring>
+// Which float kernel table runs: chosen once (first use) by the rule of core/cpu_features.hpp
+// (BITGRAPH_SIMD=generic|avx2|avx512 caps the level for tests).
 #include <string>
 
+#include "core/cpu_features.hpp"
 #include "simd/kernels.hpp"
 
 namespace bitgraph {
 
 namespace {
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
-#else
-  return false;
-#endif
-}
+bool parse(const char* name, SimdLevel* level) { return parse_level(name, level); }
 
-bool cpu_has_avx512() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  // libgcc's check includes the OS (XCR0) enabling the ZMM state.
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-         cpu_has_avx2();
-#else
-  return false;
+const KernelTable& table_for(SimdLevel level) {
+#if BITGRAPH_HAVE_X86_SIMD
+  if (level == SimdLevel::kAvx512) return simd_avx512::table();
+  if (level == SimdLevel::kAvx2) return simd_avx2::table();
 #endif
-}
-
-const KernelTable& choose() {
-  const char* forced = std::getenv("BITGRAPH_SIMD");
-  if (forced && *forced) {
-    if (!simd_level_supported(forced))
-      throw ValueError(std::string("BITGRAPH_SIMD=") + forced +
-                       " is not supported by this CPU/build (use generic, avx2 or avx512)");
-    return kernels_for_level(forced);
-  }
-  if (cpu_has_avx512()) return simd_avx512::table();
-  if (cpu_has_avx2()) return simd_avx2::table();
+  (void)level;
   return simd_generic::table();
 }
+
+const KernelTable& choose() { return table_for(choose_level(kFloatAvx2Needs, kFloatAvx512Needs)); }
 
 }  // namespace
 
-bool simd_level_supported(const char* level) {
-#if BITGRAPH_HAVE_X86_SIMD
-  if (std::strcmp(level, "avx512") == 0) return cpu_has_avx512();
-  if (std::strcmp(level, "avx2") == 0) return cpu_has_avx2();
-#endif
-  return std::strcmp(level, "generic") == 0;
+bool simd_level_supported(const char* name) {
+  SimdLevel level;
+  return parse(name, &level) && level_runs(level, kFloatAvx2Needs, kFloatAvx512Needs);
 }
 
-const KernelTable& kernels_for_level(const char* level) {
-  if (!simd_level_supported(level))
-    throw ValueError(std::string("SIMD level '") + level + "' is not available here");
-#if BITGRAPH_HAVE_X86_SIMD
-  if (std::strcmp(level, "avx512") == 0) return simd_avx512::table();
-  if (std::strcmp(level, "avx2") == 0) return simd_avx2::table();
-#endif
-  return simd_generic::table();
+const KernelTable& kernels_for_level(const char* name) {
+  if (!simd_level_supported(name))
+    throw ValueError(std::string("SIMD level '") + name + "' is not available here");
+  SimdLevel level;
+  parse(name, &level);
+  return table_for(level);
 }
 
 const KernelTable& active_kernels() {
