@@ -111,9 +111,11 @@ def test_cores_refuse_mismatched_storage_and_metric(core_module, storage, metric
         core_module.HNSWCore(4, metric, storage, 8, 20, 0)
 
 
-def test_binary_core_needs_whole_words_per_plane(core_module):
+def test_binary_core_needs_a_valid_layout(core_module):
     with pytest.raises(ValueError):
-        core_module.FlatCore(6, "sdc", "binary", 2)  # 24 bytes cannot be 2 planes of words
+        core_module.FlatCore(0, "sdc", "binary", 2)  # no bits
+    with pytest.raises(ValueError):
+        core_module.FlatCore(64, "sdc", "binary", 9)  # at most 8 planes
 
 
 @pytest.mark.parametrize("distance", ["sdc", "hamming"])
@@ -124,9 +126,9 @@ def test_flat_binary_core_is_an_exact_code_scan(core_module, planes, distance):
     rb = planes * words * 8
     codes = rng.integers(0, 256, (500, rb), dtype=np.uint8)
     queries = rng.integers(0, 256, (7, rb), dtype=np.uint8)
-    core = core_module.FlatCore(rb // 4, distance, "binary", planes)
-    core.add(codes.view(np.float32), np.arange(500, dtype=np.int64) + 10, 1, None)
-    ids, d = core.search(queries.view(np.float32), 12, 12, 2, None)
+    core = core_module.FlatCore(64 * words, distance, "binary", planes)
+    core.add(codes, np.arange(500, dtype=np.int64) + 10, 1, None)
+    ids, d = core.search(queries, 12, 12, 2, None)
     for qi in range(7):
         ref = code_distances_reference(queries[qi], codes, planes, distance)
         np.testing.assert_array_equal(d[qi], np.sort(ref)[:12])

@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <memory>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "core/types.hpp"
 #include "filter/planner.hpp"
 #include "filter/search_request.hpp"
+#include "storage/store_rows.hpp"
 
 namespace bitgraph::bindings {
 
@@ -285,15 +288,26 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
   // The common case costs no conversion: a C-contiguous float32 array of the right width.
   // Anything else (a list, float64, a wrong shape, too many results) returns None with
   // check != 0: the Python layer's careful path converts it or explains what is wrong.
-  auto q = py::array_t<float, py::array::c_style>::ensure(queries);
+  using Q = typename Index::Query;
+  // Only an array that already is C-contiguous Q: nothing is converted here (numpy would
+  // turn numeric strings or objects into floats; the careful path refuses them).
+  py::array_t<Q, py::array::c_style> q;
+  if (py::isinstance<py::array>(queries)) {
+    auto arr = py::reinterpret_borrow<py::array>(queries);
+    if (arr.dtype().is(py::dtype::of<Q>()) || arr.dtype().equal(py::dtype::of<Q>()))
+      if (arr.flags() & py::array::c_style) q = py::array_t<Q, py::array::c_style>::ensure(arr);
+  }
   const bool shaped = q && (q.ndim() == 2 ? size_t(q.shape(1)) == width
                                           : (q.ndim() == 1 && size_t(q.shape(0)) == width));
   const size_t nq = !shaped ? 0 : q.ndim() == 2 ? size_t(q.shape(0)) : 1;
   if (check != int(QueryCheck::kNone) && (!shaped || nq * k > kMaxResultCells)) return py::none();
-  require(shaped, "queries must be a C-contiguous float32 (nq, " + std::to_string(width) +
-                      ") array");
+  require(shaped, std::string("queries must be a C-contiguous ") +
+                      (std::is_same_v<Q, float> ? "float32" : "uint8") + " (nq, " +
+                      std::to_string(width) + ") array");
+  require(check == int(QueryCheck::kNone) || std::is_same_v<Q, float>,
+          "query checks apply to float queries only");
   require(k >= 1, "k must be >= 1");
-  SearchRequest req;
+  SearchRequestOf<Q> req;
   req.queries = q.data();
   req.nq = nq;
   req.k = k;
@@ -320,12 +334,14 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
   {
     py::gil_scoped_release nogil;
     static thread_local std::vector<float> normalized;
-    if (check == int(QueryCheck::kMagnitude)) {
-      values_ok = values_within(req.queries, nq * width, magnitude_limit(width));
-    } else if (check == int(QueryCheck::kNormalize)) {
-      normalized.resize(nq * width);
-      values_ok = normalize_rows(req.queries, nq, width, normalized.data());
-      req.queries = normalized.data();
+    if constexpr (std::is_same_v<Q, float>) {
+      if (check == int(QueryCheck::kMagnitude)) {
+        values_ok = values_within(req.queries, nq * width, magnitude_limit(width));
+      } else if (check == int(QueryCheck::kNormalize)) {
+        normalized.resize(nq * width);
+        values_ok = normalize_rows(req.queries, nq, width, normalized.data());
+        req.queries = normalized.data();
+      }
     }
     if (values_ok) {
       index.search(req, out);
@@ -340,6 +356,79 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
   return py::make_tuple(labels, dists);
 }
 
+// A core class holds one index of either store kind (float rows or binary codes).
+template <class RowIndex, class CodeIndex>
+struct CoreOf {
+  std::unique_ptr<RowIndex> rows;
+  std::unique_ptr<CodeIndex> codes;
+  std::vector<py::object> keep_alive;  // arrays borrowed by the index (e.g. np.memmap)
+  template <class F>
+  decltype(auto) visit(F&& f) {
+    return rows ? f(*rows) : f(*codes);
+  }
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    return rows ? f(static_cast<const RowIndex&>(*rows))
+                : f(static_cast<const CodeIndex&>(*codes));
+  }
+};
+
+// The store of a core: for storage "binary", `dim` is the code's bits per plane (rows of
+// planes * ceil(dim / 64) uint64 words, then a uint32 offset when `offsets`).
+inline StoreSpec store_spec(size_t dim, const std::string& metric, const std::string& storage,
+                            size_t planes, bool offsets) {
+  require(dim >= 1, "dim must be >= 1");
+  StoreSpec s;
+  s.dim = dim;
+  s.metric = parse_metric(metric);
+  s.kind = parse_storage(storage);
+  if (s.kind == StorageKind::kBinary) s.layout = CodeLayout{planes, (dim + 63) / 64, offsets};
+  return s;
+}
+
+// Rows of an index's query type (float32 values, or uint8 code bytes) and query width.
+template <class Index>
+CArray<typename Index::Query> query_matrix(const Index& ix, const py::handle& obj,
+                                           const char* what = "queries") {
+  return as_matrix<typename Index::Query>(obj, ix.query_width(), what);
+}
+
+template <class Index>
+py::tuple search(const Index& ix, const py::object& queries, size_t k, size_t ef,
+                 size_t threads, const py::object& allowed) {
+  auto q = query_matrix<Index>(ix, queries);
+  require(k >= 1, "k must be >= 1");
+  const size_t nq = q.shape(0);
+  py::array_t<int64_t> labels({py::ssize_t(nq), py::ssize_t(k)});
+  py::array_t<float> dists({py::ssize_t(nq), py::ssize_t(k)});
+  FilterArg f = filter_arg(allowed);
+  {
+    py::gil_scoped_release nogil;
+    ix.search(q.data(), nq, k, ef, threads, f.get(), labels.mutable_data(),
+              dists.mutable_data());
+  }
+  return py::make_tuple(labels, dists);
+}
+
+template <class Index>
+py::tuple search_filtered(const Index& ix, const py::object& queries, size_t k, size_t ef,
+                          size_t threads, const py::object& allowed, const py::object& counts,
+                          const py::object& offsets, const PlannerParams& planner) {
+  auto q = query_matrix<Index>(ix, queries);
+  require(k >= 1, "k must be >= 1");
+  const size_t nq = q.shape(0);
+  FilterGroups groups = filter_groups(allowed, counts, offsets, nq);
+  FilteredOut out(nq, k);
+  {
+    py::gil_scoped_release nogil;
+    ix.search_filtered(q.data(), nq, k, ef, threads, groups.filters.data(),
+                       groups.offsets.data(), groups.filters.size(), planner,
+                       out.labels.mutable_data(), out.dists.mutable_data(),
+                       out.plans.mutable_data(), out.scored.mutable_data());
+  }
+  return out.tuple();
+}
+
 // What every core class shares (Core holds its index as `index`; both index kinds derive
 // from SlotIndex): the one search call, filter evaluation, ids, capacity and memory.
 template <class Core, class Class>
@@ -348,16 +437,44 @@ void def_slot_methods(Class& cls) {
          "query",
          [](const Core& self, const py::handle& queries, size_t k, size_t ef, size_t threads,
             int check, const py::object& filters, const py::object& planner) {
-           return query_with(*self.index, queries, k, ef, threads, check, filters, planner);
+           return self.visit([&](const auto& ix) {
+             return query_with(ix, queries, k, ef, threads, check, filters, planner);
+           });
          },
          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
          py::arg("check") = 0, py::arg("filters") = py::none(),
          py::arg("planner") = py::none())
       .def(
+          "search",
+          [](const Core& self, const py::object& queries, size_t k, size_t ef, size_t threads,
+             const py::object& allowed) {
+            return self.visit(
+                [&](const auto& ix) { return search(ix, queries, k, ef, threads, allowed); });
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef") = 0, py::arg("threads") = 1,
+          py::arg("allowed") = py::none())
+      .def(
+          "search_filtered",
+          [](const Core& self, const py::object& queries, size_t k, size_t ef, size_t threads,
+             const py::object& allowed, const py::object& counts, const py::object& offsets,
+             double exact_ratio, double exact_ratio_batched, double acorn_below, size_t seeds) {
+            const PlannerParams planner{exact_ratio, exact_ratio_batched, acorn_below, seeds};
+            return self.visit([&](const auto& ix) {
+              return search_filtered(ix, queries, k, ef, threads, allowed, counts, offsets,
+                                     planner);
+            });
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
+          py::arg("allowed"), py::arg("counts"), py::arg("offsets"),
+          py::arg("exact_ratio") = 7.0, py::arg("exact_ratio_batched") = 1000.0,
+          py::arg("acorn_below") = 0.05, py::arg("seeds") = 8)
+      .def(
           "evaluate_filter",
           [](const Core& self, const py::object& ops, const py::object& entries, size_t limit,
              const py::object& out, const py::object& loads) {
-            return evaluate_filter_with(*self.index, ops, entries, limit, out, loads);
+            return self.visit([&](const auto& ix) {
+              return evaluate_filter_with(ix, ops, entries, limit, out, loads);
+            });
           },
           py::arg("ops"), py::arg("entries"), py::arg("limit"), py::arg("out") = py::none(),
           py::arg("loads") = py::none())
@@ -365,55 +482,63 @@ void def_slot_methods(Class& cls) {
            [](const Core& self, const py::object& ops, const py::object& op_offsets,
               const py::object& entries, size_t limit, const py::object& out,
               const py::object& loads) {
-             return evaluate_filters_with(*self.index, ops, op_offsets, entries, limit, out,
-                                          loads);
+             return self.visit([&](const auto& ix) {
+               return evaluate_filters_with(ix, ops, op_offsets, entries, limit, out, loads);
+             });
            })
       .def(
           "remove",
           [](Core& self, const py::object& labels) {
             auto l = as_vector<int64_t>(labels, "labels");
-            self.index->remove(l.data(), l.shape(0));
+            self.visit([&](auto& ix) { ix.remove(l.data(), l.shape(0)); });
           },
           py::arg("labels"))
       .def("slots_of",
            [](const Core& self, const py::object& labels) {
              auto l = as_vector<int64_t>(labels, "labels");
              py::array_t<int64_t> out(l.shape(0));
-             self.index->slots_of(l.data(), l.shape(0), out.mutable_data());
+             self.visit([&](const auto& ix) { ix.slots_of(l.data(), l.shape(0), out.mutable_data()); });
              return out;
            })
       .def("contains",
            [](const Core& self, const py::object& labels) {
              auto l = as_vector<int64_t>(labels, "labels");
              std::vector<int64_t> slots(l.shape(0));
-             self.index->slots_of(l.data(), l.shape(0), slots.data());
+             self.visit([&](const auto& ix) { ix.slots_of(l.data(), l.shape(0), slots.data()); });
              py::array_t<uint8_t> out(l.shape(0));
              for (size_t i = 0; i < slots.size(); ++i) out.mutable_data()[i] = slots[i] >= 0;
              return out;
            })
-      .def_property_readonly("size", [](const Core& s) { return s.index->size(); })
-      .def_property_readonly("n_slots", [](const Core& s) { return s.index->n_slots(); })
-      .def_property_readonly("nbytes", [](const Core& s) { return s.index->nbytes(); })
+      .def_property_readonly(
+          "size", [](const Core& s) { return s.visit([](const auto& ix) { return ix.size(); }); })
+      .def_property_readonly(
+          "n_slots",
+          [](const Core& s) { return s.visit([](const auto& ix) { return ix.n_slots(); }); })
+      .def_property_readonly(
+          "nbytes",
+          [](const Core& s) { return s.visit([](const auto& ix) { return ix.nbytes(); }); })
       .def_property_readonly("borrowed_nbytes",
-                             [](const Core& s) { return s.index->borrowed_nbytes(); })
+                             [](const Core& s) {
+                               return s.visit([](const auto& ix) { return ix.borrowed_nbytes(); });
+                             })
       .def(
           "reserve",
           [](Core& self, size_t n_slots) {
             py::gil_scoped_release nogil;
-            self.index->reserve(n_slots);
+            self.visit([&](auto& ix) { ix.reserve(n_slots); });
           },
           py::arg("n_slots"))
       .def("shrink_to_fit",
            [](Core& self) {
              py::gil_scoped_release nogil;
-             self.index->shrink_to_fit();
+             self.visit([](auto& ix) { ix.shrink_to_fit(); });
            })
       // What shrink_to_fit gives back without copying: everything where large buffers are
       // mappings (mremap), nothing elsewhere. Called after a save.
       .def("release_free_slack", [](Core& self) {
         if (!BITGRAPH_HAVE_MREMAP) return;
         py::gil_scoped_release nogil;
-        self.index->shrink_to_fit();
+        self.visit([](auto& ix) { ix.shrink_to_fit(); });
       });
 }
 

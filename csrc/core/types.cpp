@@ -40,8 +40,10 @@ const char* storage_name(StorageKind s) {
 
 size_t row_bytes_for(StorageKind kind, size_t dim) {
   switch (kind) {
-    case StorageKind::kFloat32:
-    case StorageKind::kBinary: return 4 * dim;
+    case StorageKind::kFloat32: return 4 * dim;
+    case StorageKind::kBinary:
+      throw ValueError("binary rows have a code layout (storage/code_store.hpp), not a width per "
+                       "value");
     case StorageKind::kFloat16: return 2 * dim;
     default: return dim + 8;  // int8 codes, float32 scale, float32 squared norm
   }

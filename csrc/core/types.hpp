@@ -13,8 +13,8 @@ namespace bitgraph {
 enum class Metric : int { kL2 = 0, kInnerProduct = 1, kSdc = 2, kHamming = 3 };
 
 // Row encodings of the vector storage (see docs/backend-contract.md for the byte layout).
-// kBinary rows are packed binary codes of 4 * dim bytes: for binary storage `dim` counts the
-// code's 32-bit words, and rows and queries arrive as those bytes behind a float pointer.
+// kBinary rows are packed binary codes (storage/code_store.hpp: CodeStore with its CodeLayout);
+// the float kinds are RowStore rows (storage/vector_store.hpp).
 enum class StorageKind : int { kFloat32 = 0, kFloat16 = 1, kInt8 = 2, kBinary = 3 };
 
 // Typed errors; bindings/ maps each to one Python exception class.

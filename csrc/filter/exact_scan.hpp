@@ -14,9 +14,10 @@ namespace bitgraph {
 
 // Pushes every slot whose bit is set and that is not deleted into `top`. Returns the number
 // of slots scored. `ids` / `dists` are scratch buffers.
-inline size_t exact_scan_bitset(const VectorStore& store, const uint8_t* deleted,
+template <class Store>
+inline size_t exact_scan_bitset(const Store& store, const uint8_t* deleted,
                                 size_t n_slots, const uint64_t* bits, size_t words,
-                                const float* q, TopK& top, std::vector<uint32_t>& ids,
+                                const typename Store::Query* q, TopK& top, std::vector<uint32_t>& ids,
                                 std::vector<float>& dists) {
   constexpr size_t kBlock = 256;
   if (ids.size() < kBlock + 64) ids.resize(kBlock + 64);
@@ -44,7 +45,7 @@ inline size_t exact_scan_bitset(const VectorStore& store, const uint8_t* deleted
 
 // Exact k-NN of a batch of nq queries sharing `filter`, by one tiled pass over its matching
 // live slots (rescored exactly); writes rows of k. Returns the number of slots scanned.
-inline size_t exact_scan_tiled(const VectorStore& store, const uint8_t* deleted, size_t n_slots,
+inline size_t exact_scan_tiled(const RowStore& store, const uint8_t* deleted, size_t n_slots,
                                const SlotFilter& filter, const float* queries, size_t nq,
                                size_t k, size_t threads, const int64_t* labels,
                                int64_t* out_labels, float* out_dists) {

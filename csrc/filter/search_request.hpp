@@ -33,8 +33,10 @@ struct FilterPrograms {
   const int32_t* filter_of = nullptr;
 };
 
-struct SearchRequest {
-  const float* queries = nullptr;  // nq rows of the index's query width
+// Q: the index's query type (float32 values, or uint8 code bytes).
+template <class Q>
+struct SearchRequestOf {
+  const Q* queries = nullptr;  // nq rows of the index's query width
   size_t nq = 0;
   size_t k = 1;        // columns of the output rows (beyond the index: padded)
   size_t ef = 1;       // graph walks: raised to the candidates wanted; ignored by flat scans
@@ -42,6 +44,8 @@ struct SearchRequest {
   const FilterPrograms* filters = nullptr;
   PlannerParams planner;
 };
+
+using SearchRequest = SearchRequestOf<float>;
 
 // Rows of k: labels (-1 padded), distances (+inf padded); with filters also the plan of
 // each query (FilterPlan, kNone for a query without a filter) and the nodes it scored.
@@ -77,7 +81,7 @@ void scatter_rows(const T* src, size_t width, const std::vector<uint32_t>& rows,
 // so a short row has -1 where the last wanted result should be. (Filtered queries have the
 // planner's own guarantee.) `rows`: the unfiltered queries of a filtered call, null: all.
 template <class Index>
-void complete_short(const Index& index, const SearchRequest& req,
+void complete_short(const Index& index, const SearchRequestOf<typename Index::Query>& req,
                     const std::vector<uint32_t>* rows, size_t kk, size_t ef, int64_t* labels,
                     float* dists) {
   const size_t want = std::min(kk, index.size());
@@ -101,7 +105,7 @@ void complete_short(const Index& index, const SearchRequest& req,
   all.words = bitset_words(n_slots);
   all.count = index.evaluate_filter(ops, 2, nullptr, 0, nullptr, 0, n_slots, bits.data());
   const size_t width = index.query_width(), m = short_rows.size();
-  std::vector<float> q;
+  std::vector<typename Index::Query> q;
   detail::gather_rows(req.queries, width, short_rows, q);
   std::vector<int64_t> l(m * kk);
   std::vector<float> d(m * kk);
@@ -118,7 +122,8 @@ void complete_short(const Index& index, const SearchRequest& req,
 
 // Answers `req` into `out` with `index` (see the top of this file).
 template <class Index>
-void run_search(const Index& index, const SearchRequest& req, const SearchOutput& out) {
+void run_search(const Index& index, const SearchRequestOf<typename Index::Query>& req,
+                const SearchOutput& out) {
   const size_t nq = req.nq, k = req.k, width = index.query_width();
   const size_t n_slots = index.n_slots();
   // No query has more results than the index has slots: work with at most that many and pad.
@@ -176,7 +181,7 @@ void run_search(const Index& index, const SearchRequest& req, const SearchOutput
                             offsets.data(), filters.size(), req.planner, labels, dists,
                             out.plans, out.scored);
     } else {
-      std::vector<float> q;
+      std::vector<typename Index::Query> q;
       detail::gather_rows(req.queries, width, order, q);
       const size_t m = order.size();
       std::vector<int64_t> l(m * kk);

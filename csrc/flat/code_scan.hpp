@@ -10,7 +10,7 @@
 #include "core/parallel.hpp"
 #include "core/topk.hpp"
 #include "flat/first_below.hpp"
-#include "storage/vector_store.hpp"
+#include "storage/code_store.hpp"
 
 namespace bitgraph {
 
@@ -23,8 +23,7 @@ struct FastscanBlocks {
   Buffer<uint8_t> bytes;
   Buffer<uint32_t> offsets;  // per slot, for rows with offsets (else empty)
 
-  void configure(const VectorStore& store) {
-    if (store.kind() != StorageKind::kBinary) return;
+  void configure(const CodeStore& store) {
     const CodeLayout& layout = store.code_layout();
     if (store.metric() == Metric::kHamming) {
       // Hamming compares plane t with plane t only: that is one-plane SDC over the whole row.
@@ -42,7 +41,7 @@ struct FastscanBlocks {
   }
   bool has_offsets = false;
   // Re-packs the blocks holding slots [first, n_slots) (the first may be partly filled).
-  void repack(const VectorStore& store, size_t first, size_t n_slots) {
+  void repack(const CodeStore& store, size_t first, size_t n_slots) {
     if (!enabled) return;
     const size_t b0 = first / kFastscanBlockDocs;
     const size_t n_blocks = (n_slots + kFastscanBlockDocs - 1) / kFastscanBlockDocs;

@@ -12,7 +12,8 @@
 
 namespace bitgraph {
 
-size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
+template <class Store>
+size_t FlatIndexT<Store>::add(const Query* vectors, const int64_t* labels, size_t n) {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   const size_t first = n_slots_;
@@ -21,8 +22,8 @@ size_t FlatIndex::add(const float* vectors, const int64_t* labels, size_t n) {
   store_.resize(first + n);
   std::vector<int64_t> replaced(n);
   append_labels(labels, n, replaced.data());
-  for (size_t i = 0; i < n; ++i) store_.set(first + i, vectors + i * store_.dim());
-  blocks_.repack(store_, first, first + n);
+  for (size_t i = 0; i < n; ++i) store_.set(first + i, vectors + i * store_.query_width());
+  if constexpr (Store::kCodes) blocks_.repack(store_, first, first + n);
   n_slots_ = first + n;
   return n;
 }
@@ -38,7 +39,8 @@ inline void collect(const float* dists, size_t begin, size_t n, const Admissible
 
 }  // namespace
 
-void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads,
+template <class Store>
+void FlatIndexT<Store>::search(const Query* queries, size_t nq, size_t k, size_t threads,
                        const SlotFilter* filter, int64_t* out_labels, float* out_dists) const {
   std::shared_lock<std::shared_mutex> shared(buffers_mu_);
   if (nq == 0) return;
@@ -46,7 +48,7 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
   auto admissible = [&](uint32_t slot) {
     return !deleted_[slot] && (!filter || filter->allows(slot));
   };
-  const size_t dim = store_.dim();
+  const size_t dim = store_.query_width();
   auto write_results = [&](TopK& top, size_t qi) {
     const std::vector<Scored>& found = top.sorted();
     int64_t* ol = out_labels + qi * k;
@@ -58,15 +60,15 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
   };
   const size_t per_thread = (nq + threads - 1) / threads;
 
-  if (blocks_.enabled) {
-    std::vector<TopK> tops(nq);
-    for (TopK& top : tops) top.reset(k);
-    code_scan(blocks_, n_slots_, reinterpret_cast<const uint8_t*>(queries), store_.code_layout(),
-              nq, threads, admissible, tops);
-    for (size_t qi = 0; qi < nq; ++qi) write_results(tops[qi], qi);
-    return;
-  }
-  if (use_tiles(store_, nq, threads)) {
+  if constexpr (Store::kCodes) {
+    if (blocks_.enabled) {
+      std::vector<TopK> tops(nq);
+      for (TopK& top : tops) top.reset(k);
+      code_scan(blocks_, n_slots_, queries, store_.code_layout(), nq, threads, admissible, tops);
+      for (size_t qi = 0; qi < nq; ++qi) write_results(tops[qi], qi);
+      return;
+    }
+  } else if (use_tiles(store_, nq, threads)) {
     // Batches: the transposed-tile kernels, each query's k found rescored below.
     std::vector<TopK> tops(nq);
     for (TopK& top : tops) top.reset(k);
@@ -99,11 +101,12 @@ void FlatIndex::search(const float* queries, size_t nq, size_t k, size_t threads
   });
 }
 
-void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t threads,
+template <class Store>
+void FlatIndexT<Store>::search_filtered(const Query* queries, size_t nq, size_t k, size_t threads,
                                 const SlotFilter* filters, const size_t* group_offsets,
                                 size_t n_filters, int64_t* out_labels, float* out_dists,
                                 int8_t* out_plans, int64_t* out_scored) const {
-  const size_t dim = store_.dim();
+  const size_t dim = store_.query_width();
   std::fill(out_plans, out_plans + nq, int8_t(FilterPlan::kExact));
   std::vector<SlotFilter> fs(filters, filters + n_filters);
   std::vector<uint32_t> filter_of(nq);
@@ -126,11 +129,13 @@ void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
              out_dists + q0 * k);
       continue;
     }
-    if (use_tiles(store_, q1 - q0, threads)) {
-      std::shared_lock<std::shared_mutex> shared(buffers_mu_);
-      exact_scan_tiled(store_, deleted_.data(), n_slots_, f, queries + q0 * dim, q1 - q0, k,
-                       threads, labels_.data(), out_labels + q0 * k, out_dists + q0 * k);
-      continue;
+    if constexpr (!Store::kCodes) {
+      if (use_tiles(store_, q1 - q0, threads)) {
+        std::shared_lock<std::shared_mutex> shared(buffers_mu_);
+        exact_scan_tiled(store_, deleted_.data(), n_slots_, f, queries + q0 * dim, q1 - q0, k,
+                         threads, labels_.data(), out_labels + q0 * k, out_dists + q0 * k);
+        continue;
+      }
     }
     for (size_t i = q0; i < q1; ++i) {
       filter_of[i] = uint32_t(g);
@@ -156,7 +161,8 @@ void FlatIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
   });
 }
 
-void FlatIndex::reserve(size_t n_slots) {
+template <class Store>
+void FlatIndexT<Store>::reserve(size_t n_slots) {
   std::lock_guard<std::mutex> writer(write_mu_);
   check_capacity(n_slots);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
@@ -165,7 +171,8 @@ void FlatIndex::reserve(size_t n_slots) {
   reserve_slots(n_slots);
 }
 
-void FlatIndex::shrink_to_fit() {
+template <class Store>
+void FlatIndexT<Store>::shrink_to_fit() {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.shrink_to_fit();
@@ -173,13 +180,17 @@ void FlatIndex::shrink_to_fit() {
   blocks_.shrink_to_fit();
 }
 
-void FlatIndex::borrow_state(const uint8_t* rows, const int64_t* labels, const uint8_t* deleted,
+template <class Store>
+void FlatIndexT<Store>::borrow_state(const uint8_t* rows, const int64_t* labels, const uint8_t* deleted,
                              size_t n_slots) {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.borrow(rows, n_slots);
-  blocks_.repack(store_, 0, n_slots);
+  if constexpr (Store::kCodes) blocks_.repack(store_, 0, n_slots);
   borrow_slots(labels, deleted, n_slots);
 }
+
+template class FlatIndexT<RowStore>;
+template class FlatIndexT<CodeStore>;
 
 }  // namespace bitgraph

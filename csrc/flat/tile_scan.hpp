@@ -35,15 +35,20 @@ inline void collect_rows(const float* dists, const uint32_t* rows, size_t begin,
 }
 
 // Whether a batch of nq queries on `threads` threads should use tile_scan.
-inline bool use_tiles(const VectorStore& store, size_t nq, size_t threads) {
-  return store.kind() != StorageKind::kInt8 && store.kind() != StorageKind::kBinary &&
-         (nq + threads - 1) / std::max<size_t>(threads, 1) >= kMinQueriesForTiles;
+template <class Store>
+inline bool use_tiles(const Store& store, size_t nq, size_t threads) {
+  if constexpr (Store::kCodes) {
+    return false;  // codes have their own batch kernels (flat/code_scan.hpp)
+  } else {
+    return store.kind() != StorageKind::kInt8 &&
+           (nq + threads - 1) / std::max<size_t>(threads, 1) >= kMinQueriesForTiles;
+  }
 }
 
 // tops[i] (reset to k by the caller) receives the k closest admissible rows of query i. int8
 // storage is not supported here (its distances use the stored scale and norm exactly).
 template <class Admissible>
-void tile_scan(const VectorStore& store, const uint32_t* rows, size_t n_rows,
+void tile_scan(const RowStore& store, const uint32_t* rows, size_t n_rows,
                const float* queries, size_t nq, size_t threads, const Admissible& admissible,
                std::vector<TopK>& tops) {
   const size_t dim = store.dim();
@@ -107,12 +112,13 @@ void tile_scan(const VectorStore& store, const uint32_t* rows, size_t n_rows,
 // Writes the k found per query (padded with -1 / +inf), each distance recomputed with the row
 // kernel: the tiles sum in another order, and a query's distances must not depend on the
 // batch it came in (the tiles only choose the candidates).
-inline void write_rescored(const VectorStore& store, std::vector<TopK>& tops,
-                           const float* queries, size_t k, const int64_t* labels,
+template <class Store>
+inline void write_rescored(const Store& store, std::vector<TopK>& tops,
+                           const typename Store::Query* queries, size_t k, const int64_t* labels,
                            size_t threads, int64_t* out_labels, float* out_dists) {
   parallel_for(tops.size(), std::max<size_t>(threads, 1), 64, [&](size_t qi, size_t) {
     std::vector<Scored> found = tops[qi].sorted();
-    for (Scored& f : found) f.dist = store.distance(queries + qi * store.dim(), f.id);
+    for (Scored& f : found) f.dist = store.distance(queries + qi * store.query_width(), f.id);
     std::sort(found.begin(), found.end(), Closer{});
     for (size_t j = 0; j < k; ++j) {
       out_labels[qi * k + j] = j < found.size() ? labels[found[j].id] : -1;

@@ -19,25 +19,28 @@ uint64_t splitmix64(uint64_t& state) {
 
 }  // namespace
 
-HnswIndex::HnswIndex(const HnswParams& params)
+template <class Store>
+HnswIndexT<Store>::HnswIndexT(const HnswParams& params)
     : params_(params),
-      store_(params.dim, params.metric, params.storage, params.planes),
+      store_(params.store_spec()),
       graph_(params.M),
       rng_state_(params.seed),
       level_mult_(1.0 / std::log(double(params.M))),
       stripes_(new std::mutex[kStripes]) {
   if (params.dim < 1) throw ValueError("dim must be >= 1");
-  if (params.M < 2) throw ValueError("M must be >= 2");
+  if (params.M < 2 || params.M > kMaxM) throw ValueError("M must be in 2..512");
   if (params.ef_construction < 1) throw ValueError("ef_construction must be >= 1");
 }
 
-void HnswIndex::make_owned() {
+template <class Store>
+void HnswIndexT<Store>::make_owned() {
   store_.make_owned();
   graph_.make_owned();
   make_slots_owned();
 }
 
-size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, size_t threads,
+template <class Store>
+size_t HnswIndexT<Store>::add(const Query* vectors, const int64_t* labels, size_t n, size_t threads,
                       const ProgressFn& progress) {
   std::lock_guard<std::mutex> writer(write_mu_);
   if (n == 0) return 0;
@@ -70,7 +73,7 @@ size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, siz
         n, threads, 1,
         [&](size_t i, size_t tid) {
           uint32_t slot = uint32_t(first + i);
-          store_.set(slot, vectors + i * params_.dim);
+          store_.set(slot, vectors + i * store_.query_width());
           insert(slot, scratch[tid]);
           finished[i] = 1;
         },
@@ -97,7 +100,8 @@ size_t HnswIndex::add(const float* vectors, const int64_t* labels, size_t n, siz
   return n;
 }
 
-void HnswIndex::insert(uint32_t slot, Scratch& s) {
+template <class Store>
+void HnswIndexT<Store>::insert(uint32_t slot, Scratch& s) {
   const int level = graph_.level(slot);
   std::unique_lock<std::mutex> top(entry_mu_);
   if (level <= max_level_.load()) top.unlock();
@@ -108,7 +112,7 @@ void HnswIndex::insert(uint32_t slot, Scratch& s) {
     return;
   }
   const int ep_level = graph_.level(uint32_t(ep));
-  const float* q = store_.as_query(slot, s.query_buf);
+  const Query* q = store_.as_query(slot, s.query_buf);
   uint32_t cur = greedy_descend(q, uint32_t(ep), ep_level, level);
 
   const int top_lc = std::min(level, ep_level);
@@ -143,12 +147,13 @@ void HnswIndex::insert(uint32_t slot, Scratch& s) {
   }
 }
 
-uint32_t HnswIndex::greedy_descend(const float* q, uint32_t start, int from_level,
+template <class Store>
+uint32_t HnswIndexT<Store>::greedy_descend(const Query* q, uint32_t start, int from_level,
                                    int to_level) const {
   uint32_t cur = start;
   float cur_dist = store_.distance(q, cur);
-  std::vector<uint32_t> ids(graph_.M());
-  std::vector<float> dists(graph_.M());
+  uint32_t ids[kMaxM];  // on the stack: a descent per query must not allocate
+  float dists[kMaxM];
   for (int lc = from_level; lc > to_level; --lc) {
     bool changed = true;
     while (changed) {
@@ -156,7 +161,7 @@ uint32_t HnswIndex::greedy_descend(const float* q, uint32_t start, int from_leve
       const int32_t* ll = graph_.links(cur, lc);
       size_t cnt = std::min<size_t>(size_t(ll[0]), graph_.M());
       for (size_t j = 0; j < cnt; ++j) ids[j] = uint32_t(ll[1 + j]);
-      store_.distances(q, ids.data(), cnt, dists.data());
+      store_.distances(q, ids, cnt, dists);
       for (size_t j = 0; j < cnt; ++j) {
         if (dists[j] < cur_dist) {
           cur_dist = dists[j];
@@ -169,7 +174,8 @@ uint32_t HnswIndex::greedy_descend(const float* q, uint32_t start, int from_leve
   return cur;
 }
 
-void HnswIndex::search_layer(const float* q, uint32_t entry, size_t ef, int level,
+template <class Store>
+void HnswIndexT<Store>::search_layer(const Query* q, uint32_t entry, size_t ef, int level,
                              Scratch& s) const {
   VisitedSet& visited = *s.visited;
   visited.prepare(n_slots_);
@@ -198,14 +204,15 @@ void HnswIndex::search_layer(const float* q, uint32_t entry, size_t ef, int leve
   }
 }
 
-void HnswIndex::select_neighbors(std::vector<Scored>& candidates, size_t m, Scratch& s) const {
+template <class Store>
+void HnswIndexT<Store>::select_neighbors(std::vector<Scored>& candidates, size_t m, Scratch& s) const {
   // hnswlib's heuristic: keep a candidate only if it is closer to the base than to every
   // neighbour kept so far, which spreads links over directions and keeps the graph navigable.
   if (candidates.size() <= m) return;
   s.selected.clear();
   for (const Scored& c : candidates) {
     if (s.selected.size() >= m) break;
-    const float* cv = store_.as_query(c.id, s.cand_buf);
+    const Query* cv = store_.as_query(c.id, s.cand_buf);
     bool keep = true;
     for (const Scored& r : s.selected) {
       if (store_.distance(cv, r.id) < c.dist) {
@@ -218,7 +225,8 @@ void HnswIndex::select_neighbors(std::vector<Scored>& candidates, size_t m, Scra
   candidates.swap(s.selected);
 }
 
-void HnswIndex::link_back(uint32_t owner, uint32_t node, float dist, int level, Scratch& s) {
+template <class Store>
+void HnswIndexT<Store>::link_back(uint32_t owner, uint32_t node, float dist, int level, Scratch& s) {
   std::lock_guard<std::mutex> g(stripe(owner));
   int32_t* ll = graph_.links(owner, level);
   const size_t cap = graph_.max_links(level);
@@ -231,7 +239,7 @@ void HnswIndex::link_back(uint32_t owner, uint32_t node, float dist, int level, 
     return;
   }
   // Full: re-select among the old neighbours plus the new node, seen from the owner.
-  const float* ov = store_.as_query(owner, s.owner_buf);
+  const Query* ov = store_.as_query(owner, s.owner_buf);
   s.relink.clear();
   s.relink.push_back({dist, node});
   for (size_t j = 0; j < cnt; ++j) s.ids[j] = uint32_t(ll[1 + j]);
@@ -242,5 +250,8 @@ void HnswIndex::link_back(uint32_t owner, uint32_t node, float dist, int level, 
   for (size_t j = 0; j < s.relink.size(); ++j) ll[1 + j] = int32_t(s.relink[j].id);
   ll[0] = int32_t(s.relink.size());
 }
+
+template class HnswIndexT<RowStore>;
+template class HnswIndexT<CodeStore>;
 
 }  // namespace bitgraph

@@ -21,10 +21,12 @@
 #include "flat/tile_scan.hpp"
 #include "hnsw/hnsw_index.hpp"
 #include "hnsw/scratch.hpp"
+#include "hnsw/walk.hpp"
 
 namespace bitgraph {
 
-void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_t ef,
+template <class Store>
+void HnswIndexT<Store>::search_filtered(const Query* queries, size_t nq, size_t k, size_t ef,
                                 size_t threads, const SlotFilter* filters,
                                 const size_t* group_offsets, size_t n_filters,
                                 const PlannerParams& planner, int64_t* out_labels,
@@ -34,7 +36,7 @@ void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
   for (SlotFilter& f : fs)
     if (f.count == SlotFilter::kUnknownCount)
       f.count = popcount_words(f.bits, std::min(f.words, bitset_words(n_slots_)));
-  const size_t dim = params_.dim;
+  const size_t dim = store_.query_width();
   const size_t ef_k = std::max(ef, k);
   std::vector<uint32_t> filter_of(nq);
   std::vector<uint32_t> one_by_one;  // queries planned one at a time
@@ -56,13 +58,18 @@ void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
     }
   }
   auto scan_group = [&](size_t g, size_t group_threads) {
-    const size_t q0 = group_offsets[g], q1 = group_offsets[g + 1];
-    const size_t scanned =
-        exact_scan_tiled(store_, deleted_.data(), n_slots_, fs[g], queries + q0 * dim, q1 - q0,
-                         k, group_threads, labels_.data(), out_labels + q0 * k,
-                         out_dists + q0 * k);
-    std::fill(out_plans + q0, out_plans + q1, int8_t(FilterPlan::kExact));
-    std::fill(out_scored + q0, out_scored + q1, int64_t(scanned));
+    if constexpr (!Store::kCodes) {  // use_tiles is false for codes: never reached with them
+      const size_t q0 = group_offsets[g], q1 = group_offsets[g + 1];
+      const size_t scanned =
+          exact_scan_tiled(store_, deleted_.data(), n_slots_, fs[g], queries + q0 * dim, q1 - q0,
+                           k, group_threads, labels_.data(), out_labels + q0 * k,
+                           out_dists + q0 * k);
+      std::fill(out_plans + q0, out_plans + q1, int8_t(FilterPlan::kExact));
+      std::fill(out_scored + q0, out_scored + q1, int64_t(scanned));
+    } else {
+      (void)g;
+      (void)group_threads;
+    }
   };
   // Few large groups: each one uses every thread; many small ones: one group per thread.
   if (tiled.size() >= 2 * std::max<size_t>(threads, 1)) {
@@ -79,7 +86,8 @@ void HnswIndex::search_filtered(const float* queries, size_t nq, size_t k, size_
   });
 }
 
-void HnswIndex::search_one_filtered(const float* q, size_t k, size_t ef, const SlotFilter& filter,
+template <class Store>
+void HnswIndexT<Store>::search_one_filtered(const Query* q, size_t k, size_t ef, const SlotFilter& filter,
                                     const PlannerParams& planner, Scratch& s,
                                     int64_t* out_labels, float* out_dists, int8_t* plan,
                                     int64_t* scored) const {
@@ -137,7 +145,8 @@ void HnswIndex::search_one_filtered(const float* q, size_t k, size_t ef, const S
   }
 }
 
-bool HnswIndex::acorn_walk(const float* q, uint32_t entry, size_t ef, const SlotFilter& filter,
+template <class Store>
+bool HnswIndexT<Store>::acorn_walk(const Query* q, uint32_t entry, size_t ef, const SlotFilter& filter,
                            size_t n_seeds, size_t budget, Scratch& s, int64_t* scored) const {
   VisitedSet& visited = *s.visited;
   visited.prepare(n_slots_);
@@ -219,5 +228,8 @@ bool HnswIndex::acorn_walk(const float* q, uint32_t entry, size_t ef, const Slot
   }
   return true;
 }
+
+template class HnswIndexT<RowStore>;
+template class HnswIndexT<CodeStore>;
 
 }  // namespace bitgraph

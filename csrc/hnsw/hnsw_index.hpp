@@ -20,6 +20,7 @@
 #include "filter/search_request.hpp"
 #include "hnsw/graph.hpp"
 #include "index/slot_index.hpp"
+#include "storage/code_store.hpp"
 #include "storage/vector_store.hpp"
 
 namespace bitgraph {
@@ -31,35 +32,39 @@ struct HnswParams {
   size_t M;
   size_t ef_construction;
   uint64_t seed;
-  size_t planes = 1;  // bit planes of a binary code row (storage kBinary only)
+  CodeLayout layout{};  // the code rows of storage kBinary
+  StoreSpec store_spec() const { return StoreSpec{dim, metric, storage, layout}; }
 };
 
-class HnswIndex : public SlotIndex {
+// Store: RowStore (float rows, float32 queries) or CodeStore (binary codes, uint8 queries).
+template <class Store>
+class HnswIndexT : public SlotIndex {
  public:
-  explicit HnswIndex(const HnswParams& params);
+  using Query = typename Store::Query;
+  explicit HnswIndexT(const HnswParams& params);
 
   // Inserts n vectors under the given labels (a known label is replaced). Returns the number
   // inserted; throws Cancelled if `progress` asked to stop (finished items stay).
-  size_t add(const float* vectors, const int64_t* labels, size_t n, size_t threads,
+  size_t add(const Query* vectors, const int64_t* labels, size_t n, size_t threads,
              const ProgressFn& progress);
   // Answers a whole search call (filter/search_request.hpp).
-  void search(const SearchRequest& request, const SearchOutput& out) const {
+  void search(const SearchRequestOf<Query>& request, const SearchOutput& out) const {
     run_search(*this, request, out);
   }
   // Values per query row (run_search gathers rows of this width).
-  size_t query_width() const { return params_.dim; }
+  size_t query_width() const { return store_.query_width(); }
   // Unfiltered k-NN of each query (rows of k, padded with -1/+inf).
-  void search_rows(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
+  void search_rows(const Query* queries, size_t nq, size_t k, size_t ef, size_t threads,
                    int64_t* out_labels, float* out_dists) const {
     search(queries, nq, k, ef, threads, nullptr, out_labels, out_dists);
   }
   // Writes k labels/distances per query, padded with -1/+inf.
-  void search(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
+  void search(const Query* queries, size_t nq, size_t k, size_t ef, size_t threads,
               const SlotFilter* filter, int64_t* out_labels, float* out_dists) const;
   // Filtered k-NN: the planner picks a plan per query and reports it with the nodes scored.
   // Queries come grouped by filter: group g is queries [group_offsets[g], group_offsets[g+1])
   // and uses filters[g].
-  void search_filtered(const float* queries, size_t nq, size_t k, size_t ef, size_t threads,
+  void search_filtered(const Query* queries, size_t nq, size_t k, size_t ef, size_t threads,
                        const SlotFilter* filters, const size_t* group_offsets, size_t n_filters,
                        const PlannerParams& planner, int64_t* out_labels, float* out_dists,
                        int8_t* out_plans, int64_t* out_scored) const;
@@ -76,7 +81,7 @@ class HnswIndex : public SlotIndex {
   const HnswParams& params() const { return params_; }
 
   // --- state for persistence (arrays cover n_slots() rows) ---
-  const VectorStore& store() const { return store_; }
+  const Store& store() const { return store_; }
   const Graph& graph() const { return graph_; }
   int64_t entry_point() const { return entry_point_; }
   int max_level() const { return max_level_; }
@@ -90,17 +95,19 @@ class HnswIndex : public SlotIndex {
   // Runs fn(query index, scratch) over nq queries on `threads` threads, each thread with its
   // own scratch (defined in scratch.hpp).
   static Scratch& thread_scratch();
+  // M is at most this (python/bitgraph/hnsw.py: MAX_M): descents use stack buffers of it.
+  static constexpr size_t kMaxM = 512;
   template <class Fn>
   void for_each_query(size_t nq, size_t threads, const Fn& fn) const;
   void insert(uint32_t slot, Scratch& s);
-  uint32_t greedy_descend(const float* q, uint32_t start, int from_level, int to_level) const;
-  void search_layer(const float* q, uint32_t entry, size_t ef, int level, Scratch& s) const;
+  uint32_t greedy_descend(const Query* q, uint32_t start, int from_level, int to_level) const;
+  void search_layer(const Query* q, uint32_t entry, size_t ef, int level, Scratch& s) const;
   void select_neighbors(std::vector<Scored>& candidates, size_t m, Scratch& s) const;
   void link_back(uint32_t from, uint32_t to, float dist, int level, Scratch& s);
   // Gives every live node that the entry point cannot reach through level-0 links an in-link
   // from a node it reaches (hnsw/repair.cpp). Returns the number of nodes repaired.
   size_t repair_reachability(Scratch& s);
-  void search_one(const float* q, size_t k, size_t ef, const SlotFilter* filter, Scratch& s,
+  void search_one(const Query* q, size_t k, size_t ef, const SlotFilter* filter, Scratch& s,
                   int64_t* out_labels, float* out_dists) const;
   // The level-0 walk of every restricted search (tombstones, a filter): it passes through
   // every node but admits only `ok` ones into `results` (sized by the caller), whose worst
@@ -112,12 +119,12 @@ class HnswIndex : public SlotIndex {
     bool operator()(uint32_t slot) const { return !deleted[slot] && filter->allows(slot); }
   };
   template <class Admissible>
-  bool restricted_walk(const float* q, uint32_t entry, const Admissible& ok, size_t budget,
+  bool restricted_walk(const Query* q, uint32_t entry, const Admissible& ok, size_t budget,
                        Scratch& s, TopK& results, int64_t* scored) const;
-  void search_one_filtered(const float* q, size_t k, size_t ef, const SlotFilter& filter,
+  void search_one_filtered(const Query* q, size_t k, size_t ef, const SlotFilter& filter,
                            const PlannerParams& planner, Scratch& s, int64_t* out_labels,
                            float* out_dists, int8_t* plan, int64_t* scored) const;
-  bool acorn_walk(const float* q, uint32_t entry, size_t ef, const SlotFilter& filter,
+  bool acorn_walk(const Query* q, uint32_t entry, size_t ef, const SlotFilter& filter,
                   size_t n_seeds, size_t budget, Scratch& s, int64_t* scored) const;
   bool exact_is_cheaper(size_t matches, double ratio, size_t ef) const {
     return double(matches) * double(matches) <= ratio * double(ef) * double(size());
@@ -128,7 +135,7 @@ class HnswIndex : public SlotIndex {
   static constexpr size_t kStripes = 4096;
 
   HnswParams params_;
-  VectorStore store_;
+  Store store_;
   Graph graph_;
   size_t inserted_since_repair_ = 0;  // repairs are amortised: one per ~1/32 growth
   std::atomic<int64_t> entry_point_{-1};
@@ -140,5 +147,8 @@ class HnswIndex : public SlotIndex {
   mutable std::unique_ptr<std::mutex[]> stripes_;
   mutable VisitedPool visited_pool_;
 };
+
+using HnswIndex = HnswIndexT<RowStore>;
+using HnswCodeIndex = HnswIndexT<CodeStore>;
 
 }  // namespace bitgraph

@@ -46,7 +46,8 @@ void spread(uint32_t from, const LinksOf& links_of, size_t max_links, std::vecto
 
 }  // namespace
 
-size_t HnswIndex::repair_reachability(Scratch& s) {
+template <class Store>
+size_t HnswIndexT<Store>::repair_reachability(Scratch& s) {
   const size_t n = n_slots_;
   const int64_t ep = entry_point_.load();
   if (ep < 0 || n < 2) return 0;
@@ -112,5 +113,8 @@ size_t HnswIndex::repair_reachability(Scratch& s) {
   }
   return repaired;
 }
+
+template class HnswIndexT<RowStore>;
+template class HnswIndexT<CodeStore>;
 
 }  // namespace bitgraph

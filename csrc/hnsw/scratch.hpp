@@ -10,7 +10,8 @@
 
 namespace bitgraph {
 
-struct HnswIndex::Scratch {
+template <class Store>
+struct HnswIndexT<Store>::Scratch {
   std::unique_ptr<VisitedSet> visited;
   LinearPool pool;
   std::vector<uint32_t> ids;        // neighbours gathered for one batched distance call
@@ -20,22 +21,24 @@ struct HnswIndex::Scratch {
   std::vector<Scored> selected;     // heuristic output
   std::vector<Scored> relink;       // candidates when a neighbour list overflows
   std::vector<std::vector<Scored>> chosen;  // per level: the new node's links, to link back
-  std::vector<float> query_buf;     // decoded vector of the node being inserted
-  std::vector<float> cand_buf;      // decoded vector of a pruning candidate
-  std::vector<float> owner_buf;     // decoded vector of a neighbour being re-pruned
+  std::vector<Query> query_buf;     // decoded vector of the node being inserted
+  std::vector<Query> cand_buf;      // decoded vector of a pruning candidate
+  std::vector<Query> owner_buf;     // decoded vector of a neighbour being re-pruned
 };
 
 // The calling thread's scratch for queries: kept between calls (a one-query search then
 // allocates nothing), sized on demand by the walks (the visited set to the largest index the
 // thread searched).
-inline HnswIndex::Scratch& HnswIndex::thread_scratch() {
+template <class Store>
+typename HnswIndexT<Store>::Scratch& HnswIndexT<Store>::thread_scratch() {
   static thread_local Scratch scratch;
   if (!scratch.visited) scratch.visited.reset(new VisitedSet());
   return scratch;
 }
 
+template <class Store>
 template <class Fn>
-void HnswIndex::for_each_query(size_t nq, size_t threads, const Fn& fn) const {
+void HnswIndexT<Store>::for_each_query(size_t nq, size_t threads, const Fn& fn) const {
   if (nq == 0) return;
   parallel_for(nq, std::max<size_t>(1, std::min(threads, nq)), 1,
                [&](size_t i, size_t) { fn(i, thread_scratch()); });

@@ -5,7 +5,8 @@
 
 namespace bitgraph {
 
-void HnswIndex::reserve(size_t n_slots) {
+template <class Store>
+void HnswIndexT<Store>::reserve(size_t n_slots) {
   std::lock_guard<std::mutex> writer(write_mu_);
   check_capacity(n_slots);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
@@ -15,7 +16,8 @@ void HnswIndex::reserve(size_t n_slots) {
   reserve_slots(n_slots);
 }
 
-void HnswIndex::shrink_to_fit() {
+template <class Store>
+void HnswIndexT<Store>::shrink_to_fit() {
   std::lock_guard<std::mutex> writer(write_mu_);
   std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
   store_.shrink_to_fit();
@@ -24,11 +26,13 @@ void HnswIndex::shrink_to_fit() {
   visited_pool_.clear();
 }
 
-size_t HnswIndex::nbytes() const {
+template <class Store>
+size_t HnswIndexT<Store>::nbytes() const {
   return store_.nbytes() + graph_.nbytes() + slots_nbytes();
 }
 
-void HnswIndex::borrow_state(const uint8_t* rows, const int32_t* links0, const int32_t* levels,
+template <class Store>
+void HnswIndexT<Store>::borrow_state(const uint8_t* rows, const int32_t* links0, const int32_t* levels,
                              const int32_t* upper, size_t upper_len, const int64_t* labels,
                              const uint8_t* deleted, size_t n_slots, int64_t entry_point,
                              int max_level) {
@@ -65,5 +69,8 @@ void HnswIndex::borrow_state(const uint8_t* rows, const int32_t* links0, const i
   entry_point_ = entry_point;
   max_level_ = max_level;
 }
+
+template class HnswIndexT<RowStore>;
+template class HnswIndexT<CodeStore>;
 
 }  // namespace bitgraph

@@ -1,4 +1,5 @@
 #include "storage/vector_store.hpp"
+#include "storage/code_store.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -36,9 +37,10 @@ void encode_rows(StorageKind kind, size_t dim, const float* vectors, size_t n, u
     uint8_t* o = out + r * rb;
     switch (kind) {
       case StorageKind::kFloat32:
-      case StorageKind::kBinary:
         std::memcpy(o, x, 4 * dim);
         break;
+      case StorageKind::kBinary:
+        throw ValueError("binary codes are not encoded from floats here (CodeStore)");
       case StorageKind::kFloat16:
         for (size_t i = 0; i < dim; ++i) {
           uint16_t h = float_to_half(x[i]);
@@ -59,9 +61,10 @@ void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, fl
     float* o = out + r * dim;
     switch (kind) {
       case StorageKind::kFloat32:
-      case StorageKind::kBinary:
         std::memcpy(o, row, 4 * dim);
         break;
+      case StorageKind::kBinary:
+        throw ValueError("binary codes are not float rows (CodeStore)");
       case StorageKind::kFloat16:
         for (size_t i = 0; i < dim; ++i) {
           uint16_t h;
@@ -80,39 +83,47 @@ void decode_rows(StorageKind kind, size_t dim, const uint8_t* rows, size_t n, fl
   }
 }
 
-VectorStore::VectorStore(size_t dim, Metric metric, StorageKind kind, size_t planes)
-    : dim_(dim), row_bytes_(row_bytes_for(kind, dim)), metric_(metric), kind_(kind) {
-  const bool code_metric = metric == Metric::kSdc || metric == Metric::kHamming;
-  if ((kind == StorageKind::kBinary) != code_metric)
+namespace {
+
+// The row width of a float store, after refusing a code metric or binary storage.
+size_t float_row_bytes(size_t dim, Metric metric, StorageKind kind) {
+  if (kind == StorageKind::kBinary || metric == Metric::kSdc || metric == Metric::kHamming)
     throw ValueError(std::string("metric '") + metric_name(metric) +
                      "' does not apply to storage '" + storage_name(kind) +
                      "' (binary storage takes 'sdc' or 'hamming', float storage 'l2' or 'ip')");
-  if (kind != StorageKind::kBinary) {
-    kernels_ = kernels_for(kind, metric);
-    return;
-  }
-  // A code row is planes * words uint64 words, i.e. 2 * planes * words 32-bit units, and an
-  // odd unit count means one more unit: the row's offset.
-  const bool offsets = dim % 2 == 1;
-  const size_t code_units = dim - (offsets ? 1 : 0);
-  if (planes < 1 || planes > 8 || code_units == 0 || code_units % (2 * planes) != 0)
-    throw ValueError("binary storage needs 1 to 8 planes and a row of whole uint64 words per "
-                     "plane, plus optionally one offset unit (dim " + std::to_string(dim) +
-                     ", planes " + std::to_string(planes) + ")");
-  layout_ = CodeLayout{planes, code_units / (2 * planes), offsets};
-  if (!layout_.exact_in_float())
-    throw ValueError("binary code too long for exact distances: " + std::to_string(planes) +
-                     " planes of " + std::to_string(64 * layout_.words) + " bits");
-  codes_ = code_kernels_for(
-      metric == Metric::kSdc ? CodeDistance::kSdc : CodeDistance::kHamming, layout_);
+  return row_bytes_for(kind, dim);
 }
 
-const float* VectorStore::as_query(size_t slot, std::vector<float>& scratch) const {
-  if (kind_ == StorageKind::kFloat32 || kind_ == StorageKind::kBinary)
-    return reinterpret_cast<const float*>(row(slot));
+}  // namespace
+
+RowStore::RowStore(size_t dim, Metric metric, StorageKind kind)
+    : StoreRows(float_row_bytes(dim, metric, kind)), dim_(dim), metric_(metric), kind_(kind) {
+  kernels_ = kernels_for(kind, metric);
+}
+
+const float* RowStore::as_query(size_t slot, std::vector<float>& scratch) const {
+  if (kind_ == StorageKind::kFloat32) return reinterpret_cast<const float*>(row(slot));
   scratch.resize(dim_);
   decode_rows(kind_, dim_, row(slot), 1, scratch.data());
   return scratch.data();
+}
+
+CodeStore::CodeStore(const CodeLayout& layout, Metric metric)
+    : StoreRows(layout.row_bytes()), metric_(metric), layout_(layout) {
+  if (metric != Metric::kSdc && metric != Metric::kHamming)
+    throw ValueError(std::string("metric '") + metric_name(metric) +
+                     "' does not apply to storage 'binary' (binary storage takes 'sdc' or "
+                     "'hamming', float storage 'l2' or 'ip')");
+  if (layout.planes < 1 || layout.planes > 8 || layout.words < 1)
+    throw ValueError("binary storage needs 1 to 8 planes of at least one uint64 word (planes " +
+                     std::to_string(layout.planes) + ", words " + std::to_string(layout.words) +
+                     ")");
+  if (!layout.exact_in_float())
+    throw ValueError("binary code too long for exact distances: " +
+                     std::to_string(layout.planes) + " planes of " +
+                     std::to_string(64 * layout.words) + " bits");
+  codes_ = code_kernels_for(
+      metric == Metric::kSdc ? CodeDistance::kSdc : CodeDistance::kHamming, layout);
 }
 
 }  // namespace bitgraph

@@ -461,7 +461,13 @@ class _VectorIndex(ABC):
         return {"kind": self._kind, "dim": self._dim, "metric": self._metric,
                 "storage": self._storage, "next_id": self._next_id,
                 "bitgraph_version": __version__, "params": self._params(),
-                "planner": dataclasses.asdict(self._planner)}
+                "planner": dataclasses.asdict(self._planner), "layout": self._layout()}
+
+    def _layout(self) -> dict[str, Any]:
+        """What a stored row is (recorded in the file header, checked on load)."""
+        width = {"float32": 4 * self._dim, "float16": 2 * self._dim,
+                 "int8": self._dim + 8}[self._storage]
+        return {"rows": self._storage, "dim": self._dim, "row_bytes": width}
 
     def _state_for_save(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = dict(self._core.get_state())
@@ -525,6 +531,10 @@ class _VectorIndex(ABC):
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file is inconsistent: {exc}") from exc
         self._init_attributes(attributes)
+        layout = meta.get("layout")  # absent in files of versions before it was recorded
+        if layout is not None and dict(layout) != self._layout():
+            raise IndexFileError(f"index file's row layout {dict(layout)} does not match its "
+                                 f"parameters ({self._layout()})")
         planner = meta.get("planner")  # absent in files of versions before it was saved
         if planner is not None:
             try:

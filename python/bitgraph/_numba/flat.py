@@ -8,7 +8,7 @@ from numba import njit, prange
 
 from .graph_search import SKIP_DELETED, USE_ALLOWED, is_admissible
 from .heaps import heap_drain_sorted, heap_push, heap_replace_top
-from .kernels import (check_storage_metric, encode_rows, metric_code, slot_distance, sqnorm,
+from .kernels import (check_storage_metric, core_units, encode_rows, metric_code, slot_distance, sqnorm,
                       storage_code)
 from .parallel import clamp_threads, run_parallel
 from .filtered import (flat_filtered_parallel, flat_filtered_range,
@@ -60,7 +60,8 @@ def flat_search_parallel(queries, k, views, spec, n_slots, labels, filt, deleted
 class FlatCore(SlotCore):
     """Exact index over the same storage rows as :class:`HNSWCore`."""
 
-    def __init__(self, dim, metric, storage="float32", planes=1):
+    def __init__(self, dim, metric, storage="float32", planes=1, offsets=False):
+        dim = core_units(dim, storage, planes, offsets)
         check_storage_metric(storage, metric, dim, planes)
         self.metric = metric
         self.planes = int(planes)
@@ -72,7 +73,7 @@ class FlatCore(SlotCore):
 
         Encoding is the only work, so the callback is called once, at the end.
         """
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        vectors = self._rows_in(vectors, "vectors")
         labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
         rows = encode_rows(vectors, self.storage)
         with self._write_lock:
@@ -93,7 +94,7 @@ class FlatCore(SlotCore):
 
         ``ef`` is accepted for API parity and ignored.
         """
-        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        queries = self._rows_in(queries)
         nq, k = queries.shape[0], int(k)
         # n_slots first: it only grows after the arrays holding those slots are published.
         n_slots = self._n_slots
@@ -139,7 +140,8 @@ class FlatCore(SlotCore):
             else:
                 run_parallel(flat_filtered_parallel, t, q, int(k), *args, t, out[0], out[1])
 
-        return grouped_search(search_group, queries, k, allowed, counts, offsets, self.dim)
+        return grouped_search(search_group, self._rows_in(queries), k, allowed, counts, offsets,
+                              self.dim)
 
     @property
     def nbytes(self):
@@ -154,9 +156,9 @@ class FlatCore(SlotCore):
             return state
 
     @classmethod
-    def from_state(cls, dim, metric, storage, state, planes=1):
+    def from_state(cls, dim, metric, storage, state, planes=1, offsets=False):
         """A core over the arrays of ``state`` (adopted without copying; copy-on-write)."""
-        core = cls(dim, metric, storage, planes)
+        core = cls(dim, metric, storage, planes, offsets)
         labels = np.ascontiguousarray(state["labels"], dtype=np.int64).reshape(-1)
         n = labels.shape[0]
         arrays = {"labels": labels,

@@ -18,7 +18,7 @@ from .graph_build import draw_levels, insert_slots
 from .graph_repair import repair_reachability
 from .graph_search import (SKIP_DELETED, USE_ALLOWED, pack_entry, search_parallel,
                            search_range, unpack_entry)
-from .kernels import check_storage_metric, encode_rows, metric_code, storage_code
+from .kernels import check_storage_metric, core_units, encode_rows, metric_code, storage_code
 from .parallel import clamp_threads, run_parallel
 from .filtered import (filtered_parallel, filtered_range, grouped_search,
                        padded_bits)
@@ -36,7 +36,8 @@ class HNSWCore(SlotCore):
     """Hierarchical navigable small-world graph over encoded rows (hnswlib's algorithm, built
     exactly as the native core builds it: see graph_build.py)."""
 
-    def __init__(self, dim, metric, storage, M, ef_construction, seed, planes=1):
+    def __init__(self, dim, metric, storage, M, ef_construction, seed, planes=1, offsets=False):
+        dim = core_units(dim, storage, planes, offsets)
         check_storage_metric(storage, metric, dim, planes)
         self.metric = metric
         self.planes = int(planes)
@@ -115,7 +116,7 @@ class HNSWCore(SlotCore):
         runs every ``_CHUNK`` items; returning False stops, keeping the items inserted so far,
         and raises :class:`bitgraph.Cancelled` when items were left out (as the native core).
         """
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        vectors = self._rows_in(vectors, "vectors")
         labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
         rows = encode_rows(vectors, self.storage)
         done = 0
@@ -180,7 +181,7 @@ class HNSWCore(SlotCore):
 
     def search(self, queries, k, ef, threads=1, allowed=None):
         """k nearest live (and allowed) items per query: ``(labels (nq,k), dists (nq,k))``."""
-        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        queries = self._rows_in(queries)
         nq, k = queries.shape[0], int(k)
         # n_slots first: it only grows after the arrays holding those slots are published.
         n_slots = self._n_slots
@@ -238,7 +239,8 @@ class HNSWCore(SlotCore):
             finally:
                 self._visited.release((tags, epochs))
 
-        return grouped_search(search_group, queries, k, allowed, counts, offsets, self.dim)
+        return grouped_search(search_group, self._rows_in(queries), k, allowed, counts, offsets,
+                              self.dim)
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -260,9 +262,10 @@ class HNSWCore(SlotCore):
             return state
 
     @classmethod
-    def from_state(cls, dim, metric, storage, M, ef_construction, seed, state, planes=1):
+    def from_state(cls, dim, metric, storage, M, ef_construction, seed, state, planes=1,
+                   offsets=False):
         """A core over the arrays of ``state`` (adopted without copying; copy-on-write)."""
-        core = cls(dim, metric, storage, M, ef_construction, seed, planes)
+        core = cls(dim, metric, storage, M, ef_construction, seed, planes, offsets)
         arrays = _checked_state(core, state)
         n = arrays["labels"].shape[0]
         core._adopt(arrays, n, ("links0", "levels", "upper"))

@@ -44,6 +44,17 @@ def metric_code(metric, planes=1):
     return METRIC_CODES[metric]
 
 
+def core_units(dim, storage, planes=1, offsets=False):
+    """The row width in 4-byte lanes this backend works with: ``dim`` for float storage; for
+    binary storage ``dim`` is the code's bits per plane (the contract), and a row is planes
+    * ceil(dim / 64) uint64 words, plus one lane for the offset."""
+    if storage != "binary":
+        return int(dim)
+    if int(dim) < 1:
+        raise ValueError("dim must be >= 1")
+    return int(planes) * ((int(dim) + 63) // 64) * 2 + (1 if offsets else 0)
+
+
 def check_storage_metric(storage, metric, dim=None, planes=1):
     """Binary storage takes a code distance and whole uint64 words per plane, float storage a
     float metric (the native core's checks)."""

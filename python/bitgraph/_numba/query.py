@@ -21,9 +21,7 @@ EXACT_PLAN = (1e300, 1e300, 0.0, 0)
 def query(core, queries, k, ef, threads, check=0, filters=None, planner=None):
     if check:
         return None
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    if q.ndim == 1:
-        q = q.reshape(1, -1)
+    q = core._query_rows(queries)
     nq = q.shape[0]
     n_slots = int(core.n_slots)
     kk = max(1, min(k, n_slots))

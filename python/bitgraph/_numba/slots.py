@@ -41,6 +41,22 @@ class SlotCore:
 
     # ---- layout -----------------------------------------------------------------------------
 
+    def _query_rows(self, x, what="queries"):
+        """Rows as the contract passes them: float32 values, or uint8 code rows for binary
+        storage, as a C-contiguous (n, width) array."""
+        if self.storage == "binary":
+            x = np.asarray(x)
+            if x.dtype != np.uint8:
+                raise ValueError(f"{what} of a binary core must be uint8 code rows, got {x.dtype}")
+            return np.ascontiguousarray(x).reshape(-1, self.row_bytes)
+        return np.ascontiguousarray(x, dtype=np.float32).reshape(-1, self.dim)
+
+    def _rows_in(self, x, what="queries"):
+        """Rows as this backend's kernels take them: float32 values, or the uint8 code rows
+        read as 4-byte lanes (an internal detail of this backend)."""
+        rows = self._query_rows(x, what)
+        return rows.view(np.float32) if self.storage == "binary" else rows
+
     def _extra_slot_arrays(self):
         return {}
 

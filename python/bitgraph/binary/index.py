@@ -175,25 +175,26 @@ class BinaryIndex(_VectorIndex):
 
     # --- cores ---------------------------------------------------------------------------------
     def _core_dim(self) -> int:
-        # a code row is whole 32-bit units; an offset adds one (an odd count tells the cores)
-        return self._binarizer.code_bytes // 4 + (1 if self._offsets else 0)
+        # binary cores take the code's bits per plane (and planes, offsets): the real layout
+        return self._binarizer.code_dim
 
     def _new_core(self) -> Any:
         planes = self._binarizer.loops
         if self._graph == "flat":
-            return self._backend.FlatCore(self._core_dim(), self._distance, "binary", planes)
+            return self._backend.FlatCore(self._core_dim(), self._distance, "binary", planes,
+                                          self._offsets)
         return self._backend.HNSWCore(self._core_dim(), self._distance, "binary", self._M,
-                                      self._ef_construction, self._seed, planes)
+                                      self._ef_construction, self._seed, planes, self._offsets)
 
     def _core_from_state(self, state: dict[str, Any]) -> Any:
         planes = self._binarizer.loops
         if self._graph == "flat":
             return self._backend.FlatCore.from_state(self._core_dim(), self._distance, "binary",
-                                                     state, planes)
+                                                     state, planes, self._offsets)
         _validate_graph(state, self._M)
         return self._backend.HNSWCore.from_state(self._core_dim(), self._distance, "binary",
                                                  self._M, self._ef_construction, self._seed,
-                                                 state, planes)
+                                                 state, planes, self._offsets)
 
     def _params(self) -> dict[str, Any]:
         return {"graph": self._graph, "M": self._M, "ef_construction": self._ef_construction,
@@ -215,18 +216,18 @@ class BinaryIndex(_VectorIndex):
     # --- add -----------------------------------------------------------------------------------
     def _encode(self, x: np.ndarray, threads: int,
                 binarizer: RecurrentBinarizer | None = None) -> np.ndarray:
-        """Core rows (float32 view) of vectors: codes, then the offset when the index uses
-        them (a query binarizer without offsets gives 0: a per-query constant)."""
+        """Core rows (uint8) of vectors: codes, then the offset when the index uses them (a
+        query binarizer without offsets gives 0: a per-query constant)."""
         binz = self._binarizer if binarizer is None else binarizer
         codes = np.ascontiguousarray(binz.encode(x, threads=threads))
         if not self._offsets:
-            return codes.view(np.float32)
+            return codes
         rows = np.empty((codes.shape[0], codes.shape[1] + 4), dtype=np.uint8)
         rows[:, : codes.shape[1]] = codes
         off = (binz.offsets(x, self._distance) if binz.has_offsets
                else np.zeros(codes.shape[0], np.uint32))
         rows[:, codes.shape[1]:] = off.astype("<u4").view(np.uint8).reshape(-1, 4)
-        return rows.view(np.float32)
+        return rows
 
     def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
         codes = self._encode(arr, threads)
@@ -341,6 +342,13 @@ class BinaryIndex(_VectorIndex):
                 except ValueError as exc:
                     raise IndexFileError(f"index file is inconsistent: {exc}") from exc
             self._rerank = make_store(self._rerank_kind, self._dim, base, None)
+
+    def _layout(self) -> dict[str, Any]:
+        binz = self._binarizer
+        words = (binz.code_dim + 63) // 64
+        return {"rows": "codes", "planes": binz.loops, "code_dim": binz.code_dim,
+                "words_per_plane": words, "offsets": self._offsets,
+                "row_bytes": binz.loops * words * 8 + (4 if self._offsets else 0)}
 
     def _state_dtypes(self) -> dict[str, Any]:
         if self._graph == "flat":
