@@ -14,6 +14,7 @@
 #include "core/query_checks.hpp"
 #include "core/types.hpp"
 #include "filter/planner.hpp"
+#include "binary/rerank.hpp"
 #include "filter/search_request.hpp"
 #include "storage/store_rows.hpp"
 
@@ -280,10 +281,36 @@ inline PlannerParams parse_planner(const py::object& obj) {
 // plans, walks or scans and pads, with the GIL released once. Returns (labels, distances)
 // or, with filters, (labels, distances, plans, scored); None when a query value needs the
 // Python layer's careful path (NaN, infinity, beyond the magnitude limit, a zero row...).
+// The re-rank stage of a code search: the float queries and vectors, the final k, the metric.
+struct RerankArg {
+  CArray<float> queries, vectors;
+  size_t k = 0;
+  Metric metric = Metric::kL2;
+};
+
+// rerank = (queries f32 (nq, d), vectors f32 (n, d) C-contiguous (never copied: may be a
+// memory map), k, metric "l2" | "ip")
+inline bool parse_rerank(const py::object& obj, size_t nq, RerankArg& r) {
+  if (obj.is_none()) return false;
+  py::tuple t = obj.cast<py::tuple>();
+  require(t.size() == 4, "rerank must be (queries, vectors, k, metric)");
+  r.vectors = py::array_t<float, py::array::c_style>::ensure(t[1]);
+  require(r.vectors && r.vectors.ndim() == 2,
+          "rerank vectors must be a C-contiguous float32 (n, d) array");
+  r.queries = as_matrix<float>(t[0], size_t(r.vectors.shape(1)), "rerank queries");
+  require(size_t(r.queries.shape(0)) == nq, "rerank queries must match the code queries");
+  r.k = t[2].cast<size_t>();
+  require(r.k >= 1, "rerank k must be >= 1");
+  r.metric = parse_metric(t[3].cast<std::string>());
+  require(r.metric == Metric::kL2 || r.metric == Metric::kInnerProduct,
+          "rerank metric must be 'l2' or 'ip'");
+  return true;
+}
+
 template <class Index>
 py::object query_with(const Index& index, const py::handle& queries, size_t k, size_t ef,
                       size_t threads, int check, const py::object& filters,
-                      const py::object& planner) {
+                      const py::object& planner, const py::object& rerank_obj) {
   const size_t width = index.query_width();
   // The common case costs no conversion: a C-contiguous float32 array of the right width.
   // Anything else (a list, float64, a wrong shape, too many results) returns None with
@@ -319,11 +346,18 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
     parse_filters(filters.cast<py::tuple>(), nq, index.n_slots(), programs);
     req.filters = &programs.programs;
   }
-  py::array_t<int64_t> labels({py::ssize_t(nq), py::ssize_t(k)});
-  py::array_t<float> dists({py::ssize_t(nq), py::ssize_t(k)});
+  // With a re-rank stage the walk's k candidates stay here and k re-ranked rows go out.
+  RerankArg rr;
+  const bool reranked = parse_rerank(rerank_obj, nq, rr);
+  const size_t k_out = reranked ? rr.k : k;
+  py::array_t<int64_t> labels({py::ssize_t(nq), py::ssize_t(k_out)});
+  py::array_t<float> dists({py::ssize_t(nq), py::ssize_t(k_out)});
+  std::vector<int64_t> cand_labels(reranked ? nq * k : 0), cand_slots(reranked ? nq * k : 0);
+  std::vector<float> cand_dists(reranked ? nq * k : 0);
   py::array_t<int8_t> plans;
   py::array_t<int64_t> scored;
-  SearchOutput out{labels.mutable_data(), dists.mutable_data()};
+  SearchOutput out{reranked ? cand_labels.data() : labels.mutable_data(),
+                   reranked ? cand_dists.data() : dists.mutable_data()};
   if (req.filters) {
     plans = py::array_t<int8_t>(py::ssize_t(nq));
     scored = py::array_t<int64_t>(py::ssize_t(nq));
@@ -345,9 +379,18 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
     }
     if (values_ok) {
       index.search(req, out);
+      if (reranked) {
+        // The candidates' slots, then the k closest of them by exact float distance.
+        index.slots_of(cand_labels.data(), cand_labels.size(), cand_slots.data());
+        for (size_t i = 0; i < cand_slots.size(); ++i)
+          if (cand_labels[i] < 0) cand_slots[i] = -1;
+        rerank(rr.queries.data(), nq, size_t(rr.vectors.shape(1)), rr.metric, rr.vectors.data(),
+               size_t(rr.vectors.shape(0)), cand_slots.data(), cand_labels.data(), k, rr.k,
+               req.threads, labels.mutable_data(), dists.mutable_data());
+      }
       // Cosine: the core ranks by -<q, x> on unit vectors; the user's distance is 1 - cos.
       if (check == int(QueryCheck::kNormalize))
-        for (size_t i = 0; i < nq * k; ++i) out.dists[i] += 1.0f;
+        for (size_t i = 0; i < nq * k_out; ++i) dists.mutable_data()[i] += 1.0f;
     }
     if (normalized.size() > (size_t(1) << 20)) std::vector<float>().swap(normalized);
   }
@@ -436,14 +479,15 @@ void def_slot_methods(Class& cls) {
   cls.def(
          "query",
          [](const Core& self, const py::handle& queries, size_t k, size_t ef, size_t threads,
-            int check, const py::object& filters, const py::object& planner) {
+            int check, const py::object& filters, const py::object& planner,
+            const py::object& rerank) {
            return self.visit([&](const auto& ix) {
-             return query_with(ix, queries, k, ef, threads, check, filters, planner);
+             return query_with(ix, queries, k, ef, threads, check, filters, planner, rerank);
            });
          },
          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("threads"),
          py::arg("check") = 0, py::arg("filters") = py::none(),
-         py::arg("planner") = py::none())
+         py::arg("planner") = py::none(), py::arg("rerank") = py::none())
       .def(
           "search",
           [](const Core& self, const py::object& queries, size_t k, size_t ef, size_t threads,

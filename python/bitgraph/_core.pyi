@@ -49,7 +49,8 @@ def fastscan_sdc_batch(blocks: _U8, n: int, queries: _U8, planes: int,
 class _CoreCommon:
     """Members both cores share (csrc/bindings/common.hpp: def_slot_methods)."""
     def query(self, queries: Any, k: int, ef: int, threads: int, check: int = 0,
-              filters: _Filters | None = None, planner: _Planner | None = None
+              filters: _Filters | None = None, planner: _Planner | None = None,
+              rerank: tuple[_F32, _F32, int, str] | None = None
               ) -> tuple[_I64, _F32] | tuple[_I64, _F32, _I8, _I64] | None: ...
     def evaluate_filter(self, ops: _I64, entries: _I32, limit: int, out: _U64 | None = None,
                         loads: _U64 | None = None) -> tuple[_U64, int]: ...

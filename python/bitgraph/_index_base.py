@@ -329,8 +329,8 @@ class _VectorIndex(ABC):
                 core_queries: Callable[[np.ndarray, int], np.ndarray] | None = None
                 ) -> SearchResult:
         """search() with every check in Python, and the hooks subclasses use: the core answers
-        ``_candidates(k)`` candidates per query for ``_core_queries(q)``, and ``_finish`` makes
-        the final k. The core's one ``query`` call evaluates the filters, plans per query,
+        ``_candidates(k)`` candidates per query for ``_core_queries(q)``, re-ranks them to k in
+        the same call when ``_rerank_request`` says so, and ``_finish`` makes the final k. The core's one ``query`` call evaluates the filters, plans per query,
         walks or scans, finishes short walks exactly and pads (docs/backend-contract.md)."""
         q = self._prepare(queries, "queries")
         k = int(check_int("k", k, 1))  # type: ignore[arg-type]
@@ -348,40 +348,45 @@ class _VectorIndex(ABC):
         threads = default_threads(threads)
         qc = (core_queries or self._core_queries)(q, threads)
         if filter is None:
-            ids, dists = self._core.query(qc, kk, ef_val, threads)
-            return SearchResult(*padded(*self._finish(q, ids, dists, k_eff, threads), k))
+            ids, dists = self._core.query(qc, kk, ef_val, threads, 0, None, None,
+                                          self._rerank_request(q, k_eff))
+            return SearchResult(*padded(*self._finish(ids, dists, k_eff), k))
         groups = filter_groups(filter, nq)
         filtered = [(f, rows) for f, rows in groups if f is not None]
         per_call = self._filters_per_call()
         planner = self.planner.args()
         if len(filtered) <= per_call:
             # One core call for the whole batch: every distinct filter, queries named by filter.
-            ids, dists, codes, visited = self._query_filtered(qc, kk, ef_val, threads, groups,
-                                                              planner)
+            ids, dists, codes, visited = self._query_filtered(qc, q, kk, k_eff, ef_val, threads,
+                                                              groups, planner)
         else:
             # Many distinct filters over a large index: their bitsets would not fit at once, so
             # one call per chunk of filters, with the queries of that chunk.
-            ids = np.full((nq, kk), -1, dtype=np.int64)
-            dists = np.full((nq, kk), np.inf, dtype=np.float32)
+            width = k_eff if self._rerank_request(q[:0], k_eff) is not None else kk
+            ids = np.full((nq, width), -1, dtype=np.int64)
+            dists = np.full((nq, width), np.inf, dtype=np.float32)
             codes = np.zeros(nq, dtype=np.int8)
             visited = np.zeros(nq, dtype=np.int64)
             for f, rows in groups:
                 if f is None:  # the queries of a per-query list without a filter
-                    ids[rows], dists[rows] = self._core.query(qc[rows], kk, ef_val, threads)
+                    ids[rows], dists[rows] = self._core.query(
+                        qc[rows], kk, ef_val, threads, 0, None, None,
+                        self._rerank_request(q[rows], k_eff))
             for chunk in chunks(filtered, per_call):
                 rows = np.concatenate([r for _, r in chunk])
                 part = [(f, _positions(r, rows)) for f, r in chunk]
-                i, d, c, v = self._query_filtered(qc[rows], kk, ef_val, threads, part, planner)
+                i, d, c, v = self._query_filtered(qc[rows], q[rows], kk, k_eff, ef_val, threads,
+                                                  part, planner)
                 ids[rows], dists[rows], codes[rows], visited[rows] = i, d, c, v
         names = plan_names(codes)
         names[codes == 0] = "unfiltered"
-        return SearchResult(*padded(*self._finish(q, ids, dists, k_eff, threads), k), names,
-                            visited)
+        return SearchResult(*padded(*self._finish(ids, dists, k_eff), k), names, visited)
 
-    def _query_filtered(self, qc: np.ndarray, kk: int, ef: int, threads: int,
-                        groups: list[tuple[Filter | None, np.ndarray | None]],
+    def _query_filtered(self, qc: np.ndarray, q: np.ndarray, kk: int, k: int, ef: int,
+                        threads: int, groups: list[tuple[Filter | None, np.ndarray | None]],
                         planner: tuple[float, float, float, int]) -> tuple[np.ndarray, ...]:
-        """One core call for queries grouped by filter (rows None: every query)."""
+        """One core call for queries grouped by filter (rows None: every query): kk
+        candidates each, re-ranked to k when the index re-ranks."""
         filtered = [(f, rows) for f, rows in groups if f is not None]
         with self._attr_lock:
             limit = len(self._attributes)
@@ -393,7 +398,8 @@ class _VectorIndex(ABC):
             for i, (_, rows) in enumerate(filtered):
                 filter_of[slice(None) if rows is None else rows] = i
         return self._core.query(qc, kk, ef, threads, 0,
-                                (ops, op_offsets, entries, loads, limit, filter_of), planner)
+                                (ops, op_offsets, entries, loads, limit, filter_of), planner,
+                                self._rerank_request(q, k))
 
     # --- search hooks (identity for float indexes) ----------------------------------------------
     def _candidates(self, k: int, oversample: float | None) -> int:
@@ -404,9 +410,14 @@ class _VectorIndex(ABC):
         """The queries as the core takes them."""
         return q
 
-    def _finish(self, q: np.ndarray, ids: np.ndarray, dists: np.ndarray, k: int,
-                threads: int) -> tuple[np.ndarray, np.ndarray]:
-        """The final k results (and user distances) from the core's candidates."""
+    def _rerank_request(self, q: np.ndarray, k: int) -> tuple[Any, ...] | None:
+        """The core's re-rank stage for the float queries ``q`` (None: the core's candidates
+        are the results)."""
+        return None
+
+    def _finish(self, ids: np.ndarray, dists: np.ndarray, k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The final k results (and user distances) from what the core returned."""
         return ids, self._user_distances(dists)
 
     def _filters_per_call(self) -> int:

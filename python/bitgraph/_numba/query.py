@@ -1,8 +1,10 @@
-"""The one search call of the numba cores (the mirror of csrc/filter/search_request.hpp).
+"""The one search call of the numba cores (the mirror of csrc/filter/search_request.hpp and
+the bindings' query_with).
 
-``core.query(queries, k, ef, threads, check, filters, planner)`` answers a whole search:
-evaluates the compiled filters into bitsets, groups the queries by filter, lets the core walk
-or scan each group, finishes short walks exactly and pads the rows to k. The numba backend
+``core.query(queries, k, ef, threads, check, filters, planner, rerank)`` answers a whole
+search: evaluates the compiled filters into bitsets, groups the queries by filter, lets the
+core walk or scan each group, finishes short walks exactly, pads the rows to k, and with a
+re-rank stage keeps the k closest candidates by exact float distance. The numba backend
 has no one-pass query check (``QUERY_CHECKS`` is False): the API layer checks the values
 first and passes ``check=0``; any other check returns None (take the careful path).
 """
@@ -13,14 +15,32 @@ import numpy as np
 
 from .._rows import padded
 from .._filter_ops import OP_NOT, OP_SCATTER
+from .rerank import rerank as rerank_rows
 
 # The planner settings that answer every query with the exact scan of its matches.
 EXACT_PLAN = (1e300, 1e300, 0.0, 0)
 
 
-def query(core, queries, k, ef, threads, check=0, filters=None, planner=None):
+def query(core, queries, k, ef, threads, check=0, filters=None, planner=None, rerank=None):
     if check:
         return None
+    found = _search(core, queries, k, ef, threads, filters, planner)
+    if rerank is None:
+        return found
+    return _reranked(core, found, rerank, threads)
+
+
+def _reranked(core, found, rerank, threads):
+    """The k closest of each query's candidates by exact float distance (the re-rank stage)."""
+    rq, vectors, k, metric = rerank
+    ids = found[0]
+    slots = np.asarray(core.slots_of(ids.reshape(-1)), dtype=np.int64).reshape(ids.shape)
+    slots[ids < 0] = -1
+    out = rerank_rows(rq, vectors, slots, ids, int(k), metric, threads)
+    return out + tuple(found[2:])
+
+
+def _search(core, queries, k, ef, threads, filters, planner):
     q = core._query_rows(queries)
     nq = q.shape[0]
     n_slots = int(core.n_slots)

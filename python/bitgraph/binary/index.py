@@ -289,16 +289,17 @@ class BinaryIndex(_VectorIndex):
     def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
         return self._encode(q, threads)
 
-    def _finish(self, q: np.ndarray, ids: np.ndarray, dists: np.ndarray, k: int,
-                threads: int) -> tuple[np.ndarray, np.ndarray]:
+    def _rerank_request(self, q: np.ndarray, k: int) -> tuple[Any, ...] | None:
+        if self._rerank is None:
+            return None
+        # The core maps its candidates to slots and keeps the k closest by float distance.
+        return (q, self._rerank.vectors, k, self._core_metric)
+
+    def _finish(self, ids: np.ndarray, dists: np.ndarray, k: int
+                ) -> tuple[np.ndarray, np.ndarray]:
         if self._rerank is None:
             return ids[:, :k], dists[:, :k]
-        slots = np.asarray(self._core.slots_of(ids.reshape(-1)), dtype=np.int64).reshape(ids.shape)
-        slots[ids < 0] = -1
-        vectors = self._rerank.vectors
-        out_ids, out_d = self._backend.rerank(q, vectors, slots, ids, k, self._core_metric,
-                                              threads)
-        return out_ids, self._user_distances(out_d)
+        return ids, self._user_distances(dists)
 
     # --- persistence ---------------------------------------------------------------------------
     def _state_for_save(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
