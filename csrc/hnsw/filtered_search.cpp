@@ -99,7 +99,7 @@ void HnswIndexT<Store>::search_one_filtered(const Query* q, size_t k, size_t ef,
   const size_t matches = filter.count;
   if (ep < 0 || matches == 0) return;
   ef = std::max(ef, k);
-  TopK results;
+  TopK& results = s.results;
   bool exact = matches <= k || exact_is_cheaper(matches, planner.exact_ratio, ef);
   if (!exact && matches == size() && n_deleted_ == 0) {
     // The filter matches every item: the unfiltered walk answers it exactly as well.

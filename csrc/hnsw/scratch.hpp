@@ -17,6 +17,7 @@ struct HnswIndexT<Store>::Scratch {
   std::vector<uint32_t> ids;        // neighbours gathered for one batched distance call
   std::vector<float> dists;
   std::vector<uint32_t> relink_ids;  // non-matching neighbours to look through (filtered walk)
+  TopK results;                     // a restricted walk's admitted nodes (kept: no allocation)
   std::vector<Scored> candidates;   // walk output / pruning input
   std::vector<Scored> selected;     // heuristic output
   std::vector<Scored> relink;       // candidates when a neighbour list overflows

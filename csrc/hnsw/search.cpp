@@ -51,7 +51,7 @@ void HnswIndexT<Store>::search_one(const Query* q, size_t k, size_t ef, const Sl
     }
     return;
   }
-  TopK results;
+  TopK& results = s.results;
   results.reset(ef);
   constexpr size_t kNoBudget = size_t(-1);
   if (filter)
