@@ -17,6 +17,7 @@ What is guaranteed (api.md, _index_base.py, csrc/hnsw/hnsw_index.hpp, _numba/slo
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -267,3 +268,96 @@ def test_search_while_memory_moves(tmp_path, backend, kind):
     assert not errors, errors[0]
     assert len(index) == len(x)
     assert len(bg.load(tmp_path / "x.bg", backend=backend)) > 1000
+
+
+_FORKED: dict = {}
+
+
+def _search_in_forked_child(_: int) -> np.ndarray:
+    index, queries = _FORKED["index"], _FORKED["queries"]
+    return index.search(queries, 5, ef=32, threads=2).ids
+
+
+def test_multithreaded_search_in_a_forked_child():
+    """multiprocessing's fork start method copies the process without the native core's pool
+    workers (and maybe with a pool mutex held): a multi-threaded search in the child must still
+    finish, on a pool of its own, with the parent's answers."""
+    import multiprocessing as mp
+    import warnings
+
+    if "fork" not in mp.get_all_start_methods() or bg.backend_info()["backend"] != "native":
+        pytest.skip("needs fork() and the native backend")
+    x = clustered(3000, 16, seed=5)
+    index = bg.HNSWIndex(16, metric="l2")
+    index.add(x, threads=2)
+    queries = x[:64]
+    expect = index.search(queries, 5, ef=32, threads=2).ids  # the parent's pool is running
+    _FORKED.update(index=index, queries=queries)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            with mp.get_context("fork").Pool(1) as pool:
+                got = pool.apply_async(_search_in_forked_child, (0,)).get(timeout=120)
+    finally:
+        _FORKED.clear()
+    assert np.array_equal(got, expect)
+
+
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_searches_start_no_threads():
+    """The core's pool is started once: searches from many Python threads, each asking for
+    many threads, add no OS threads beyond those Python threads (no thread per call, no
+    oversubscription)."""
+    if not os.path.isdir("/proc/self/task") or bg.backend_info()["backend"] != "native":
+        pytest.skip("needs /proc and the native backend")
+    x = clustered(4000, 16, seed=6)
+    index = bg.HNSWIndex(16, metric="l2")
+    index.add(x, threads=2)
+    index.search(x[:256], 5, threads=8)  # the pool is running from here on
+    callers = 6
+    started = threading.Barrier(callers + 1)
+    stop = threading.Event()
+    peak = [0]
+
+    def search_loop() -> None:
+        started.wait()
+        while not stop.is_set():
+            index.search(x[:256], 5, threads=8)
+
+    workers = [threading.Thread(target=search_loop) for _ in range(callers)]
+    for t in workers:
+        t.start()
+    baseline = _os_threads()  # the pool's workers and the callers, all started
+    started.wait()
+    try:
+        for _ in range(200):
+            peak[0] = max(peak[0], _os_threads())
+    finally:
+        stop.set()
+        for t in workers:
+            t.join()
+    assert peak[0] <= baseline, (peak[0], baseline)
+
+
+def test_thread_pool_resizes():
+    if bg.backend_info()["backend"] != "native":
+        pytest.skip("the thread pool is the native core's")
+    from bitgraph import _core
+
+    x = clustered(2000, 16, seed=7)
+    index = bg.HNSWIndex(16, metric="l2")
+    index.add(x, threads=2)
+    expect = index.search(x[:100], 5, ef=32, threads=1).ids
+    try:
+        _core.set_thread_pool_size(3)
+        assert _core.thread_pool_size() == 3
+        assert np.array_equal(index.search(x[:100], 5, ef=32, threads=4).ids, expect)
+        _core.set_thread_pool_size(1)
+        assert _core.thread_pool_size() == 1
+        assert np.array_equal(index.search(x[:100], 5, ef=32, threads=4).ids, expect)
+    finally:
+        _core.set_thread_pool_size(0)
+    assert _core.thread_pool_size() == max(0, len(os.sched_getaffinity(0)) - 1)

@@ -327,7 +327,8 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
   const bool shaped = q && (q.ndim() == 2 ? size_t(q.shape(1)) == width
                                           : (q.ndim() == 1 && size_t(q.shape(0)) == width));
   const size_t nq = !shaped ? 0 : q.ndim() == 2 ? size_t(q.shape(0)) : 1;
-  if (check != int(QueryCheck::kNone) && (!shaped || nq * k > kMaxResultCells)) return py::none();
+  if (check != int(QueryCheck::kNone) && (!shaped || nq == 0 || nq * k > kMaxResultCells))
+    return py::none();  // (no queries at all is an error there too)
   require(shaped, std::string("queries must be a C-contiguous ") +
                       (std::is_same_v<Q, float> ? "float32" : "uint8") + " (nq, " +
                       std::to_string(width) + ") array");

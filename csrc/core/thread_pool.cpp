@@ -1,6 +1,7 @@
 #include "core/thread_pool.hpp"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -37,6 +38,7 @@ struct Job {
 }  // namespace
 
 struct ThreadPool::State {
+  pid_t owner = getpid();  // a forked child has none of the parent's workers
   std::mutex mu;
   std::condition_variable work_cv;  // workers wait for jobs
   std::condition_variable done_cv;  // callers wait for their helpers
@@ -71,18 +73,18 @@ struct ThreadPool::State {
 };
 
 ThreadPool::ThreadPool() : state_(new State) {
-  std::lock_guard<std::mutex> g(state_->mu);
-  state_->start(usable_cores() - 1);
+  std::lock_guard<std::mutex> g(state()->mu);
+  state()->start(usable_cores() - 1);
 }
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> g(state_->mu);
-    state_->stopping = true;
+    std::lock_guard<std::mutex> g(state()->mu);
+    state()->stopping = true;
   }
-  state_->work_cv.notify_all();
-  for (auto& t : state_->workers) t.join();
-  delete state_;
+  state()->work_cv.notify_all();
+  for (auto& t : state()->workers) t.join();
+  delete state();
 }
 
 ThreadPool& ThreadPool::instance() {
@@ -93,30 +95,47 @@ ThreadPool& ThreadPool::instance() {
 }
 
 size_t ThreadPool::size() const {
-  std::lock_guard<std::mutex> g(state_->mu);
-  return state_->target;
+  std::lock_guard<std::mutex> g(state()->mu);
+  return state()->target;
 }
 
 void ThreadPool::resize(size_t workers) {
   if (workers == 0) workers = usable_cores() - 1;
+  State& s = *state();
   std::vector<std::thread> retired;
   {
-    std::lock_guard<std::mutex> g(state_->mu);
-    if (workers >= state_->workers.size()) {
-      state_->start(workers);
+    std::lock_guard<std::mutex> g(s.mu);
+    if (workers >= s.workers.size()) {
+      s.start(workers);
       return;
     }
-    state_->target = workers;
-    for (size_t i = workers; i < state_->workers.size(); ++i)
-      retired.push_back(std::move(state_->workers[i]));
-    state_->workers.resize(workers);
+    s.target = workers;
+    for (size_t i = workers; i < s.workers.size(); ++i)
+      retired.push_back(std::move(s.workers[i]));
+    s.workers.resize(workers);
   }
-  state_->work_cv.notify_all();
+  s.work_cv.notify_all();
   for (auto& t : retired) t.join();  // each finishes its current job first
 }
 
 void ThreadPool::run(size_t helpers, const std::function<void(size_t)>& body) {
-  State& s = *state_;
+  if (helpers > 0 && state()->owner != getpid()) {
+    // A fork()ed child (multiprocessing's default on Linux): the workers did not come along
+    // and a mutex may have been copied locked, so the child starts a pool of its own (the
+    // parent's state is left behind, never touched again). fork_mu is only ever taken in a
+    // child, so no fork copies it locked.
+    static std::mutex fork_mu;
+    std::lock_guard<std::mutex> once(fork_mu);
+    if (state()->owner != getpid()) {
+      State* fresh = new State;
+      {
+        std::lock_guard<std::mutex> g(fresh->mu);
+        fresh->start(usable_cores() - 1);
+      }
+      state_.store(fresh, std::memory_order_release);
+    }
+  }
+  State& s = *state();
   Job job{&body, helpers};
   bool queued = false;
   if (helpers > 0) {

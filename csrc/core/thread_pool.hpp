@@ -8,6 +8,7 @@
 // waits for a worker to become free: it does the work itself, and helpers that join later
 // find the remaining chunks.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <functional>
 
@@ -36,7 +37,8 @@ class ThreadPool {
   ThreadPool();
   ~ThreadPool();
   struct State;
-  State* state_;
+  State* state() const { return state_.load(std::memory_order_acquire); }
+  std::atomic<State*> state_;  // replaced once in a fork()ed child (thread_pool.cpp)
 };
 
 // Cores this process may run on (its CPU affinity), at least 1.
