@@ -318,12 +318,9 @@ py::object query_with(const Index& index, const py::handle& queries, size_t k, s
   using Q = typename Index::Query;
   // Only an array that already is C-contiguous Q: nothing is converted here (numpy would
   // turn numeric strings or objects into floats; the careful path refuses them).
-  py::array_t<Q, py::array::c_style> q;
-  if (py::isinstance<py::array>(queries)) {
-    auto arr = py::reinterpret_borrow<py::array>(queries);
-    if (arr.dtype().is(py::dtype::of<Q>()) || arr.dtype().equal(py::dtype::of<Q>()))
-      if (arr.flags() & py::array::c_style) q = py::array_t<Q, py::array::c_style>::ensure(arr);
-  }
+  using QArray = py::array_t<Q, py::array::c_style>;
+  QArray q;
+  if (QArray::check_(queries)) q = py::reinterpret_borrow<QArray>(queries);
   const bool shaped = q && (q.ndim() == 2 ? size_t(q.shape(1)) == width
                                           : (q.ndim() == 1 && size_t(q.shape(0)) == width));
   const size_t nq = !shaped ? 0 : q.ndim() == 2 ? size_t(q.shape(0)) : 1;
