@@ -76,6 +76,29 @@ def worker(name: str, max_base: int, max_queries: int) -> dict[str, Any]:
     return out
 
 
+def table(rows: list[dict[str, Any]]) -> str:
+    """Per dataset and workload: medians of A and B and the median per-repetition B / A."""
+    lines = ["| dataset | workload | A | B | B / A |", "| --- | --- | ---: | ---: | ---: |"]
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        mine = [r for r in rows if r["dataset"] == name]
+        for key in [k for k in mine[0] if k not in ("dataset", "build", "repeat")]:
+            va = {r["repeat"]: r[key] for r in mine if r["build"] == "A"}
+            vb = {r["repeat"]: r[key] for r in mine if r["build"] == "B"}
+            ratio = statistics.median(vb[i] / va[i] for i in va)
+            lines.append(f"| {name} | {key} | {statistics.median(va.values()):.4g} | "
+                         f"{statistics.median(vb.values()):.4g} | {ratio:.3f} |")
+    return "\n".join(lines)
+
+
+def section(path: Path) -> str:
+    """The RESULTS.md section of an A/B results JSON (bench.results_md)."""
+    data = json.loads(Path(path).read_text())
+    meta = data["meta"]
+    return (f"## Two builds side by side ({Path(path).stem})\n\n"
+            f"Command: `python -m bench.ab_search --a {meta['a']} --b {meta['b']} --repeats "
+            f"{meta['repeats']}`  \nDate: {meta['date']}  \n\n{table(data['rows'])}\n")
+
+
 def _child(python: str, name: str, max_base: int, max_queries: int) -> dict[str, Any]:
     cmd = [python, "-m", "bench.ab_search", "--worker", name, "--max-base", str(max_base),
            "--max-queries", str(max_queries)]
@@ -108,18 +131,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"[{name}] rep {rep} {label}: " +
                       ", ".join(f"{k} {v:.3g}" for k, v in res.items()), flush=True)
     print()
-    print(f"| dataset | workload | A | B | B / A |\n| --- | --- | ---: | ---: | ---: |")
-    for name in a.datasets.split(","):
-        mine = [r for r in rows if r["dataset"] == name]
-        for key in [k for k in mine[0] if k not in ("dataset", "build", "repeat")]:
-            va = {r["repeat"]: r[key] for r in mine if r["build"] == "A"}
-            vb = {r["repeat"]: r[key] for r in mine if r["build"] == "B"}
-            ratio = statistics.median(vb[i] / va[i] for i in va)
-            print(f"| {name} | {key} | {statistics.median(va.values()):.4g} | "
-                  f"{statistics.median(vb.values()):.4g} | {ratio:.3f} |")
+    print(table(rows))
     if a.out:
         Path(a.out).write_text(json.dumps({"rows": rows, "meta": {
-            "a": a.a, "b": a.b, "max_base": a.max_base, "max_queries": a.max_queries,
+            "suite": "ab-search", "a": a.a, "b": a.b, "max_base": a.max_base, "max_queries": a.max_queries,
             "repeats": a.repeats, "date": time.strftime("%Y-%m-%d")}}, indent=1))
         print(f"results: {a.out}")
 

@@ -149,6 +149,15 @@ def table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def section(path: Path) -> str:
+    """The RESULTS.md section of a per-call results JSON (bench.results_md)."""
+    data = json.loads(Path(path).read_text())
+    meta = data["meta"]
+    return (f"## Per-call cost of one search ({Path(path).stem})\n\n"
+            f"Command: `python -m bench.per_call`  \nDate: {meta['date']} · Machine: "
+            f"{meta['machine']}  \n\n{table(data['rows'], meta)}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=200)

@@ -22,7 +22,7 @@ import json
 import re
 from pathlib import Path
 
-from . import binary_report, filter_report, memory_growth
+from . import ab_search, binary_report, filter_report, memory_growth, per_call
 from .report import tables
 
 HERE = Path(__file__).resolve().parent
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> str:
     paths = sorted((p for p in Path(args.results).glob("*.json")
                     if not re.search(r"-b\d+-q\d+$", p.stem)),
                    key=lambda p: (p.stem.count("-"), p.stem))
-    filtered, binary, memory = [], [], []
+    filtered, binary, memory, others = [], [], [], []
     for path in paths:
         data = json.loads(path.read_text())
         if "rows" not in data:
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> str:
             binary.append(path)
         elif data.get("meta", {}).get("suite") == "memory":     # bench.memory_growth runs
             memory.append(path)
+        elif data.get("meta", {}).get("suite") in ("per-call", "ab-search"):
+            others.append(path)
         else:
             sections.append(suite_section(path))
     for path in filtered:                                    # after the recall-QPS suites
@@ -150,6 +152,9 @@ def main(argv: list[str] | None = None) -> str:
         sections.append(binary_report.section(path))
     for path in memory:
         sections.append(memory_growth.section(path))
+    for path in others:                                      # bench.per_call, bench.ab_search
+        meta = json.loads(path.read_text())["meta"]
+        sections.append((per_call if meta["suite"] == "per-call" else ab_search).section(path))
     for micro in args.micro:
         sections.append(micro_section(Path(micro)))
     if args.notes and Path(args.notes).exists():

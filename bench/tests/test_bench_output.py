@@ -142,3 +142,32 @@ def test_bitgraph_bench_command_output(tmp_path, monkeypatch):
     data = json.loads(out.read_text())
     assert data["meta"]["repeats"] == 3 and "headline" in data["tables"]
     assert out.with_suffix(".png").exists()
+
+
+def test_per_call_times_every_library_and_reports_ratios(tmp_path):
+    from bench import per_call, results_md
+
+    res = per_call.run(n=50, dim=8, calls=50, best_of=1, repeats=2, metrics=("l2",),
+                       libraries=("bitgraph", "hnswlib"), log=lambda _: None)
+    libs = {r["library"] for r in res["rows"]}
+    assert "bitgraph" in libs and all(r["us_per_call"] > 0 for r in res["rows"])
+    assert len([r for r in res["rows"] if r["library"] == "bitgraph"]) == 2  # one per repeat
+    table = per_call.table(res["rows"], res["meta"])
+    assert "| l2 | bitgraph |" in table and "median of 2" in table
+    if "hnswlib" in libs:  # the ratio column is against hnswlib in the same repetition
+        ref = next(s for s in per_call.summary(res["rows"]) if s["library"] == "hnswlib")
+        assert ref["ratio"] == pytest.approx(1.0)
+    (tmp_path / "per-call.json").write_text(json.dumps(res))
+    text = results_md.main(["--results", str(tmp_path), "--out", str(tmp_path / "R.md"),
+                            "--notes", ""])
+    assert "## Per-call cost of one search (per-call)" in text
+
+
+def test_ab_search_table_gives_medians_and_ratios():
+    from bench import ab_search
+
+    rows = [{"dataset": "d", "build": b, "repeat": r, "qps": qps}
+            for r, (a, b2) in enumerate([(100.0, 110.0), (100.0, 90.0), (100.0, 120.0)])
+            for b, qps in (("A", a), ("B", b2))]
+    table = ab_search.table(rows)
+    assert "| d | qps | 100 | 110 | 1.100 |" in table
