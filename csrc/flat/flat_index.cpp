@@ -162,25 +162,6 @@ void FlatIndexT<Store>::search_filtered(const Query* queries, size_t nq, size_t 
 }
 
 template <class Store>
-void FlatIndexT<Store>::reserve(size_t n_slots) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  check_capacity(n_slots);
-  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
-  store_.make_owned();
-  store_.reserve(n_slots);
-  reserve_slots(n_slots);
-}
-
-template <class Store>
-void FlatIndexT<Store>::shrink_to_fit() {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
-  store_.shrink_to_fit();
-  shrink_slots();
-  blocks_.shrink_to_fit();
-}
-
-template <class Store>
 void FlatIndexT<Store>::borrow_state(const uint8_t* rows, const int64_t* labels, const uint8_t* deleted,
                              size_t n_slots) {
   std::lock_guard<std::mutex> writer(write_mu_);

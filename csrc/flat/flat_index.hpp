@@ -57,9 +57,6 @@ class FlatIndexT : public SlotIndex {
                        const SlotFilter* filters, const size_t* group_offsets, size_t n_filters,
                        int64_t* out_labels, float* out_dists, int8_t* out_plans,
                        int64_t* out_scored) const;
-  // Room for `n_slots` slots without slack; shrink_to_fit() gives unused capacity back.
-  void reserve(size_t n_slots);
-  void shrink_to_fit();
 
   size_t nbytes() const {
     return store_.nbytes() + slots_nbytes() + blocks_.nbytes();
@@ -72,6 +69,14 @@ class FlatIndexT : public SlotIndex {
                     size_t n_slots);
 
  private:
+  void reserve_rows(size_t n_slots) override {
+    store_.make_owned();
+    store_.reserve(n_slots);
+  }
+  void shrink_rows() override {
+    store_.shrink_to_fit();
+    blocks_.shrink_to_fit();
+  }
   Store store_;
   FastscanBlocks blocks_;  // code stores (SDC, Hamming): the rows again in fast-scan blocks
 };

@@ -74,10 +74,6 @@ class HnswIndexT : public SlotIndex {
   size_t borrowed_nbytes() const {
     return store_.borrowed_nbytes() + graph_.borrowed_nbytes() + slots_borrowed_nbytes();
   }
-  // Makes room for `n_slots` slots in total without slack (an ingest of known size).
-  void reserve(size_t n_slots);
-  // Gives unused capacity back (free where buffers are mappings).
-  void shrink_to_fit();
   const HnswParams& params() const { return params_; }
 
   // --- state for persistence (arrays cover n_slots() rows) ---
@@ -91,6 +87,8 @@ class HnswIndexT : public SlotIndex {
                     const uint8_t* deleted, size_t n_slots, int64_t entry_point, int max_level);
 
  private:
+  void reserve_rows(size_t n_slots) override;
+  void shrink_rows() override;
   struct Scratch;
   // Runs fn(query index, scratch) over nq queries on `threads` threads, each thread with its
   // own scratch (defined in scratch.hpp).

@@ -6,23 +6,16 @@
 namespace bitgraph {
 
 template <class Store>
-void HnswIndexT<Store>::reserve(size_t n_slots) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  check_capacity(n_slots);
-  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+void HnswIndexT<Store>::reserve_rows(size_t n_slots) {
   make_owned();
   store_.reserve(n_slots);
   graph_.reserve(n_slots);
-  reserve_slots(n_slots);
 }
 
 template <class Store>
-void HnswIndexT<Store>::shrink_to_fit() {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+void HnswIndexT<Store>::shrink_rows() {
   store_.shrink_to_fit();
   graph_.shrink_to_fit();
-  shrink_slots();
   visited_pool_.clear();
 }
 

@@ -79,6 +79,21 @@ void SlotIndex::undo_append(size_t first, size_t i, const int64_t* labels,
   }
 }
 
+void SlotIndex::reserve(size_t n_slots) {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  check_capacity(n_slots);
+  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+  reserve_rows(n_slots);
+  reserve_slots(n_slots);
+}
+
+void SlotIndex::shrink_to_fit() {
+  std::lock_guard<std::mutex> writer(write_mu_);
+  std::unique_lock<std::shared_mutex> exclusive(buffers_mu_);
+  shrink_rows();
+  shrink_slots();
+}
+
 void SlotIndex::reserve_slots(size_t n_slots) {
   make_slots_owned();
   labels_.reserve_exact(n_slots);

@@ -36,9 +36,18 @@ class SlotIndex {
   const Buffer<int64_t>& labels() const { return labels_; }
   const Buffer<uint8_t>& deleted() const { return deleted_; }
 
+  // Makes room for `n_slots` slots in total without slack (an ingest of known size).
+  void reserve(size_t n_slots);
+  // Gives unused capacity back (free where buffers are mappings).
+  void shrink_to_fit();
+
  protected:
   SlotIndex() = default;
-  ~SlotIndex() = default;
+  virtual ~SlotIndex() = default;
+  // What an index keeps per slot beside the ids (rows, graph...): reserve / shrink hooks,
+  // called with the locks held.
+  virtual void reserve_rows(size_t n_slots) = 0;
+  virtual void shrink_rows() = 0;
 
   // The rest run with write_mu_ and an exclusive buffers_mu_ held.
   // Appends slots n_slots() .. + n for `labels` (a label already present tombstones its old
