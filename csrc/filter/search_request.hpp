@@ -45,8 +45,6 @@ struct SearchRequestOf {
   PlannerParams planner;
 };
 
-using SearchRequest = SearchRequestOf<float>;
-
 // Rows of k: labels (-1 padded), distances (+inf padded); with filters also the plan of
 // each query (FilterPlan, kNone for a query without a filter) and the nodes it scored.
 struct SearchOutput {
