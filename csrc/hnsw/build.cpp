@@ -20,6 +20,9 @@ uint64_t splitmix64(uint64_t& state) {
 }  // namespace
 
 template <class Store>
+HnswIndexT<Store>::~HnswIndexT() = default;
+
+template <class Store>
 HnswIndexT<Store>::HnswIndexT(const HnswParams& params)
     : params_(params),
       store_(params.store_spec()),

@@ -42,6 +42,7 @@ class HnswIndexT : public SlotIndex {
  public:
   using Query = typename Store::Query;
   explicit HnswIndexT(const HnswParams& params);
+  ~HnswIndexT() override;  // defined where Scratch is complete (build.cpp)
 
   // Inserts n vectors under the given labels (a known label is replaced). Returns the number
   // inserted; throws Cancelled if `progress` asked to stop (finished items stay).
@@ -92,7 +93,10 @@ class HnswIndexT : public SlotIndex {
   struct Scratch;
   // Runs fn(query index, scratch) over nq queries on `threads` threads, each thread with its
   // own scratch (defined in scratch.hpp).
-  static Scratch& thread_scratch();
+  // Scratch of queries, reused between calls (a one-query search allocates nothing) and
+  // owned by the index, so its visited sets go with it (scratch.hpp).
+  std::unique_ptr<Scratch> acquire_scratch() const;
+  void release_scratch(std::unique_ptr<Scratch> s) const;
   // M is at most this (python/bitgraph/hnsw.py: MAX_M): descents use stack buffers of it.
   static constexpr size_t kMaxM = 512;
   template <class Fn>
@@ -144,6 +148,8 @@ class HnswIndexT : public SlotIndex {
   std::mutex entry_mu_;                    // held while a node above max_level is inserted
   mutable std::unique_ptr<std::mutex[]> stripes_;
   mutable VisitedPool visited_pool_;
+  mutable std::mutex scratch_mu_;
+  mutable std::vector<std::unique_ptr<Scratch>> free_scratch_;
 };
 
 using HnswIndex = HnswIndexT<RowStore>;

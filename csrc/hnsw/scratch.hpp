@@ -27,22 +27,57 @@ struct HnswIndexT<Store>::Scratch {
   std::vector<Query> owner_buf;     // decoded vector of a neighbour being re-pruned
 };
 
-// The calling thread's scratch for queries: kept between calls (a one-query search then
-// allocates nothing), sized on demand by the walks (the visited set to the largest index the
-// thread searched).
 template <class Store>
-typename HnswIndexT<Store>::Scratch& HnswIndexT<Store>::thread_scratch() {
-  static thread_local Scratch scratch;
-  if (!scratch.visited) scratch.visited.reset(new VisitedSet());
-  return scratch;
+std::unique_ptr<typename HnswIndexT<Store>::Scratch> HnswIndexT<Store>::acquire_scratch() const {
+  std::unique_ptr<Scratch> s;
+  {
+    std::lock_guard<std::mutex> g(scratch_mu_);
+    if (!free_scratch_.empty()) {
+      s = std::move(free_scratch_.back());
+      free_scratch_.pop_back();
+    }
+  }
+  if (!s) {
+    s.reset(new Scratch());
+    s->visited.reset(new VisitedSet());
+  }
+  return s;
+}
+
+template <class Store>
+void HnswIndexT<Store>::release_scratch(std::unique_ptr<Scratch> s) const {
+  std::lock_guard<std::mutex> g(scratch_mu_);
+  free_scratch_.push_back(std::move(s));
 }
 
 template <class Store>
 template <class Fn>
 void HnswIndexT<Store>::for_each_query(size_t nq, size_t threads, const Fn& fn) const {
   if (nq == 0) return;
-  parallel_for(nq, std::max<size_t>(1, std::min(threads, nq)), 1,
-               [&](size_t i, size_t) { fn(i, thread_scratch()); });
+  const size_t t = std::max<size_t>(1, std::min(threads, nq));
+  if (t == 1) {  // the common one-query call: one scratch from the pool, no allocation
+    std::unique_ptr<Scratch> s = acquire_scratch();
+    try {
+      for (size_t i = 0; i < nq; ++i) fn(i, *s);
+    } catch (...) {
+      release_scratch(std::move(s));
+      throw;
+    }
+    release_scratch(std::move(s));
+    return;
+  }
+  std::vector<std::unique_ptr<Scratch>> scratch(t);
+  for (auto& s : scratch) s = acquire_scratch();
+  auto give_back = [&] {
+    for (auto& s : scratch) release_scratch(std::move(s));
+  };
+  try {
+    parallel_for(nq, t, 1, [&](size_t i, size_t tid) { fn(i, *scratch[tid]); });
+  } catch (...) {
+    give_back();
+    throw;
+  }
+  give_back();
 }
 
 }  // namespace bitgraph

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "hnsw/hnsw_index.hpp"
+#include "hnsw/scratch.hpp"
 
 namespace bitgraph {
 
@@ -17,6 +18,8 @@ void HnswIndexT<Store>::shrink_rows() {
   store_.shrink_to_fit();
   graph_.shrink_to_fit();
   visited_pool_.clear();
+  std::lock_guard<std::mutex> g(scratch_mu_);
+  free_scratch_.clear();  // their visited sets are sized by the index
 }
 
 template <class Store>
