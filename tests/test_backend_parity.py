@@ -120,3 +120,22 @@ def test_same_graph_with_removals_re_adds_and_a_reload():
     for key in ("levels", "links0", "upper", "labels", "deleted", "vectors"):
         assert np.array_equal(a[key], b[key]), key
     assert (a["entry_point"], a["max_level"]) == (b["entry_point"], b["max_level"])
+
+
+@pytest.mark.parametrize("M, ef_construction, seed", [(8, 40, 1), (16, 100, 3), (4, 10, 0)])
+def test_same_answers_query_by_query(M, ef_construction, seed):
+    """Over the same graph both backends walk an unfiltered query the same way (the native
+    pool walk), so they return the same ids in the same order with the same distances, ties
+    included, call by call and at every ef."""
+    x = _integer_vectors(800, 16, seed)
+    queries = _integer_vectors(150, 16, seed + 100)
+    a, b = (bg.HNSWIndex(16, metric="l2", M=M, ef_construction=ef_construction, seed=seed,
+                         backend=name) for name in ("native", "numba"))
+    for index in (a, b):
+        index.add(x, threads=1)
+    for ef in (10, 32, 100):
+        for k in (1, 10):
+            ra, rb = a.search(queries, k, ef=ef, threads=1), b.search(queries, k, ef=ef, threads=1)
+            assert np.array_equal(ra.ids, rb.ids), \
+                f"ef={ef} k={k}: {int((ra.ids != rb.ids).any(axis=1).sum())} rows differ"
+            assert np.array_equal(ra.distances, rb.distances)

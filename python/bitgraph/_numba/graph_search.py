@@ -21,6 +21,8 @@ from numba import njit, prange
 
 from .heaps import grown, heap_drain_sorted, heap_pop, heap_push, heap_replace_top
 from .kernels import sqnorm, walk_distance
+from .graph_links import level_links, link_offset  # noqa: F401  (re-exported)
+from .pool import pool_search
 from .visited import next_epoch
 
 # Bits of the ``filt`` argument: which slots a beam search may put into its result set.
@@ -40,26 +42,6 @@ def pack_entry(entry, max_level):
 def unpack_entry(packed):
     """Inverse of :func:`pack_entry`: ``(entry, max_level)``, ``(-1, -1)`` when empty."""
     return packed // _LEVEL_BITS - 1, packed % _LEVEL_BITS - 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def level_links(graph, M, level):
-    """``(array, max_count)`` holding the link lists of ``level``.
-
-    Chosen once per level, outside the hot loops; :func:`link_offset` then finds a slot's
-    list in it: ``array[offset]`` is the neighbour count, followed by the neighbour slots.
-    """
-    if level == 0:
-        return graph[0], 2 * M
-    return graph[1], M
-
-
-@njit(cache=True, nogil=True, inline="always")
-def link_offset(graph, M, slot, level):
-    """Offset of ``slot``'s link list at ``level`` in the array from :func:`level_links`."""
-    if level == 0:
-        return slot * (1 + 2 * M)
-    return graph[2][slot] + (level - 1) * (1 + M)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -155,6 +137,9 @@ def search_range(queries, q0, q1, k, ef, views, spec, graph, meta, labels,
     """
     dim = spec[0]
     entry, max_level = unpack_entry(meta[0])
+    pd = np.empty(ef, dtype=np.float32)  # the unfiltered walk's pool (native search_layer)
+    pi = np.empty(ef, dtype=np.int32)
+    px = np.empty(ef, dtype=np.uint8)
     rk = np.empty(ef, dtype=np.float32)
     rv = np.empty(ef, dtype=np.int32)
     sk = np.empty(ef, dtype=np.float32)
@@ -172,6 +157,15 @@ def search_range(queries, q0, q1, k, ef, views, spec, graph, meta, labels,
         d0 = walk_distance(q, qq, views, entry, dim, spec[1], spec[2])
         cur, curd = greedy_descent(q, qq, views, spec, graph, entry, d0, max_level, 0)
         epoch = next_epoch(tags, epochs, tag_row)
+        if filt == 0:
+            # Nothing restricts the results: the native core's pool walk, so both backends
+            # answer a query over the same graph with the same results, ties included.
+            n_res = pool_search(q, qq, views, spec, graph, cur, 0, ef, row_tags, epoch,
+                                pd, pi, px)
+            for j in range(min(k, n_res)):
+                out_labels[qi, j] = labels[pi[j]]
+                out_dists[qi, j] = pd[j]
+            continue
         n_res, ck, cv = beam_search(q, qq, views, spec, graph, cur, curd, 0, ef,
                                     filt, deleted, allowed, row_tags, epoch, rk, rv, ck, cv)
         heap_drain_sorted(rk, rv, n_res, sk, sv)

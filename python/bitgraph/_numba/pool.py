@@ -6,14 +6,15 @@ same vectors, levels and insertion order both backends link the same graph: one 
 most ``ef`` candidates sorted by distance (equal distances in insertion order) is both the
 queue and the result; the walk expands the closest unexpanded candidate until none is left,
 and a candidate enters only if the pool has room or it is strictly closer than the worst.
-(Queries keep hnswlib's two-heap beam search of ``graph_search.py``.)
+Unfiltered queries walk with it too (``graph_search.search_range``); restricted ones (a
+bitset, tombstones) keep the two-heap beam search of ``graph_search.py``.
 
 Arguments follow ``graph_search.py``. The pool is three parallel arrays of capacity >= ef:
 distances ``pd``, slots ``pi`` and expanded flags ``px``.
 """
 from numba import njit
 
-from .graph_search import level_links, link_offset
+from .graph_links import level_links, link_offset
 from .kernels import walk_distance
 
 
