@@ -41,7 +41,8 @@ from ._validation import (
 )
 from .errors import BitgraphTypeError, IndexFileError, UnknownIdError
 from .result import SearchResult
-from ._search_batches import checked_filter, chunks, filter_groups, padded
+from ._rows import padded
+from ._search_batches import checked_filter, chunks, filter_groups
 
 _PROGRESS_MIN_ITEMS = 1  # a bar is shown whenever progress=True
 _FAST_K = 1 << 28  # k and ef above this take the careful path (its errors and clamps)

@@ -1,8 +1,7 @@
-"""How one search call's queries are grouped and its results shaped (used by _index_base).
+"""How one search call's queries are grouped by filter (used by _index_base).
 
 A batch with one filter per query is split into groups of queries sharing a filter, and
-chunks of groups that one core call evaluates; rows come back from the cores at most
-``n_slots`` wide and are padded to ``k`` here.
+chunks of groups that one core call evaluates (rows are padded to ``k`` by ``_rows.padded``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import numpy as np
 
 from .errors import BitgraphTypeError, BitgraphValueError
 from .filters import Filter
-from ._rows import padded  # noqa: F401  (re-exported for _index_base)
 
 def checked_filter(f: Any) -> Filter:
     if not isinstance(f, Filter):
