@@ -450,6 +450,40 @@ class _VectorIndex(ABC):
             return len(self)
         return self._evaluate(checked_filter(filter))[1]
 
+    # --- look-up -------------------------------------------------------------------------------
+    def _live_slots(self, ids: Any) -> np.ndarray:
+        ids_arr = as_ids(ids, None)
+        slots = self._slots_of(ids_arr)
+        missing = slots < 0
+        if missing.any():
+            raise UnknownIdError(
+                f"{int(missing.sum())} id(s) not in the index, e.g. {int(ids_arr[missing][0])}")
+        return slots
+
+    def get_vectors(self, ids: Any) -> np.ndarray:
+        """``(n, dim)`` float32: the stored vectors of ``ids``, in that order.
+
+        They are what the index holds: L2-normalised for cosine, rounded to float16 or int8
+        for those storages. Raises UnknownIdError if an id is not in the index.
+        """
+        with self._write_lock:  # rows do not move while they are copied
+            slots = self._live_slots(ids)
+            return self._vectors_at(slots)
+
+    def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        rows = np.ascontiguousarray(self._core.get_state()["vectors"][slots])
+        return np.asarray(self._backend.decode_rows(rows, self._dim, self._storage),
+                          dtype=np.float32).reshape(len(slots), self._dim)
+
+    def get_attributes(self, ids: Any) -> dict[str, list[Any]]:
+        """``{field: [value per id]}`` for every attribute field: an int, a float or a list of
+        ints (tags); None where the item has no value. Raises UnknownIdError if an id is not
+        in the index."""
+        with self._write_lock:
+            slots = self._live_slots(ids)
+            with self._attr_lock:
+                return self._attributes.values_of(slots)
+
     # --- remove --------------------------------------------------------------------------------
     def remove(self, ids: Any) -> None:
         """Removes items by id. Removed ids are never returned by later searches.

@@ -128,6 +128,21 @@ class AttributeStore:
                 col.append_lists(counts, flat)
         self._n = n_slots
 
+    def values_of(self, slots: np.ndarray) -> dict[str, list[Any]]:
+        """``{field: [value of each slot]}`` (None where missing; tags as lists of ints)."""
+        out: dict[str, list[Any]] = {}
+        for name, col in self._cols.items():
+            if isinstance(col, ScalarColumn):
+                vals = col.gather(slots)
+                missing = vals == col.missing if col.kind == "int" else np.isnan(vals)
+                out[name] = [None if m else v for v, m in zip(vals.tolist(), missing.tolist())]
+            else:
+                counts, flat = col.lists_of(slots)
+                ends = np.cumsum(counts).tolist()
+                flat_list = flat.tolist()
+                out[name] = [flat_list[e - c:e] for c, e in zip(counts.tolist(), ends)]
+        return out
+
     # --- filters -----------------------------------------------------------------------------
     def compile(self, filt: Filter, slots_of: Callable[[np.ndarray], np.ndarray]
                 ) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ Items whose attribute is missing never match a leaf on that attribute (but do ma
 
 from __future__ import annotations
 
+import json
+import math
 import numbers
 from typing import Any, Iterable
 
@@ -179,6 +181,50 @@ class Filter:
             out |= c.fields()
         return out
 
+    # --- JSON form -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON form as a dict: ``{"version": 1, "expr": <expression>}``.
+
+        Expressions (the same vocabulary as the constructors; see :data:`JSON_VERSION`):
+        ``{"op": "eq", "field": f, "value": v}``, ``{"op": "isin", "field": f, "values": [...]}``,
+        ``{"op": "range", "field": f, "gte": low, "lte": high}`` (null or absent: open; an
+        infinite bound is "inf" / "-inf"),
+        ``{"op": "has_any" | "has_all", "field": f, "values": [...]}``,
+        ``{"op": "ids", "values": [...]}``, ``{"op": "and" | "or", "args": [e, e, ...]}``,
+        ``{"op": "not", "arg": e}``.
+        """
+        return {"version": JSON_VERSION, "expr": _expr_to_json(self)}
+
+    def to_json(self) -> str:
+        """The versioned JSON form as a string (see :meth:`to_dict`);
+        ``Filter.from_json(f.to_json()) == f``."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @staticmethod
+    def from_json(data: str | bytes | dict[str, Any]) -> "Filter":
+        """The Filter of a JSON form: a string / bytes, or an already parsed dict; either the
+        versioned wrapper ``{"version": 1, "expr": ...}`` or a bare expression.
+
+        Raises BitgraphValueError / BitgraphTypeError naming the offending part."""
+        if isinstance(data, (str, bytes, bytearray)):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise BitgraphValueError(f"filter: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise BitgraphTypeError(f"filter: expected a JSON object, got {type(data).__name__}")
+        if "version" in data:
+            version = data["version"]
+            if version != JSON_VERSION or isinstance(version, bool):
+                raise BitgraphValueError(
+                    f"filter: unsupported version {version!r} (this bitgraph reads {JSON_VERSION})")
+            extra = set(data) - {"version", "expr"}
+            if extra or "expr" not in data:
+                raise BitgraphValueError("filter: a versioned filter is {\"version\": 1, "
+                                         f"\"expr\": ...}}, got keys {sorted(data)}")
+            data = data["expr"]
+        return _expr_from_json(data, "filter", 0)
+
     def __repr__(self) -> str:
         if self._op == "and":
             return f"({self._children[0]!r} & {self._children[1]!r})"
@@ -193,6 +239,85 @@ class Filter:
         vals = self._args[0].tolist()
         shown = vals if len(vals) <= 8 else vals[:8] + ["..."]
         return f"Filter.{self._op}({self._field!r}, {shown})"
+
+
+JSON_VERSION = 1
+_MAX_JSON_DEPTH = 64  # deeper expressions are refused (a request must not exhaust the stack)
+_JSON_OPS = {"eq": ("field", "value"), "isin": ("field", "values"), "range": ("field", "gte", "lte"),
+             "has_any": ("field", "values"), "has_all": ("field", "values"), "ids": ("values",),
+             "and": ("args",), "or": ("args",), "not": ("arg",)}
+
+
+def _json_bound(x: int | float, open_side: float) -> int | float | str | None:
+    """A range bound in JSON: null for an open side; "inf" / "-inf" for an infinite bound that
+    closes a side (JSON has no infinity)."""
+    if isinstance(x, float) and math.isinf(x):
+        return None if x == open_side else ("inf" if x > 0 else "-inf")
+    return x
+
+
+def _bound_from_json(x: Any) -> Any:
+    return {"inf": math.inf, "-inf": -math.inf}.get(x, x) if isinstance(x, str) else x
+
+
+def _expr_to_json(f: Filter) -> dict[str, Any]:
+    op = f._op
+    if op in ("and", "or"):
+        return {"op": op, "args": [_expr_to_json(c) for c in f._children]}
+    if op == "not":
+        return {"op": "not", "arg": _expr_to_json(f._children[0])}
+    if op == "range":
+        lo, hi = f._args
+        return {"op": "range", "field": f._field, "gte": _json_bound(lo, -math.inf),
+                "lte": _json_bound(hi, math.inf)}
+    values = f._args[0]
+    if op == "isin" and values.dtype.kind == "f":  # Filter.eq of a float
+        return {"op": "eq", "field": f._field, "value": float(values[0])}
+    if op == "ids":
+        return {"op": "ids", "values": values.tolist()}
+    return {"op": op, "field": f._field, "values": values.tolist()}
+
+
+def _expr_from_json(e: Any, where: str, depth: int) -> Filter:
+    if depth > _MAX_JSON_DEPTH:
+        raise BitgraphValueError(f"{where}: nested deeper than {_MAX_JSON_DEPTH} levels")
+    if not isinstance(e, dict):
+        raise BitgraphTypeError(f"{where}: expected an object with an \"op\", got {e!r:.60}")
+    op = e.get("op")
+    if not isinstance(op, str) or op not in _JSON_OPS:
+        raise BitgraphValueError(f"{where}: unknown op {op!r} (one of {', '.join(_JSON_OPS)})")
+    allowed = _JSON_OPS[op]
+    extra = set(e) - {"op", *allowed}
+    if extra:
+        raise BitgraphValueError(f"{where}: {op} takes {', '.join(allowed)}; "
+                                 f"unknown key {sorted(extra)[0]!r}")
+    required = [k for k in allowed if k not in ("gte", "lte")]
+    for key in required:
+        if key not in e:
+            raise BitgraphValueError(f"{where}: {op} needs {key!r}")
+    where = f"{where}.{op}"
+    if op in ("and", "or"):
+        args = e["args"]
+        if not isinstance(args, list) or not args:
+            raise BitgraphValueError(f"{where}: args must be a non-empty list of expressions")
+        out = _expr_from_json(args[0], f"{where}[0]", depth + 1)
+        for i, a in enumerate(args[1:], 1):
+            nxt = _expr_from_json(a, f"{where}[{i}]", depth + 1)
+            out = (out & nxt) if op == "and" else (out | nxt)
+        return out
+    if op == "not":
+        return ~_expr_from_json(e["arg"], where, depth + 1)
+    if op == "eq":
+        return Filter.eq(e["field"], e["value"])
+    if op == "range":
+        return Filter.range(e["field"], _bound_from_json(e.get("gte")),
+                            _bound_from_json(e.get("lte")))
+    values = e["values"]
+    if not isinstance(values, list):
+        raise BitgraphTypeError(f"{where}: values must be a list of ints, got {values!r:.60}")
+    if op == "ids":
+        return Filter.ids(values)
+    return getattr(Filter, op)(e["field"], values)
 
 
 def _checked(other: Any, op: str) -> Filter:

@@ -289,6 +289,14 @@ class BinaryIndex(_VectorIndex):
     def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
         return self._encode(q, threads)
 
+    def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        """The re-rank vectors (the float vectors as added; normalised for cosine): the codes
+        alone do not give a vector back."""
+        if self._rerank is None:
+            raise BitgraphValueError(
+                "this BinaryIndex keeps only codes (rerank=None): it has no vectors to return")
+        return np.array(self._rerank.vectors[slots], dtype=np.float32)
+
     def _rerank_request(self, q: np.ndarray, k: int) -> tuple[Any, ...] | None:
         if self._rerank is None:
             return None
