@@ -2,13 +2,12 @@
 
 import json
 
+import bitgraph as bg
 import numpy as np
 import pytest
+from bitgraph import Filter
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import bitgraph as bg
-from bitgraph import Filter
 
 _FIELDS = st.sampled_from(["a", "b", "tags", "é"])
 _INTS = st.lists(st.integers(-(2**63), 2**63 - 1), max_size=5)

@@ -49,9 +49,13 @@ LAYERS: list[tuple[str, list[str]]] = [
     # The index classes.
     ("indexes", ["bitgraph._index_base", "bitgraph.hnsw", "bitgraph.flat",
                  "bitgraph.binary.index"]),
-    # Package namespaces, the command line, the pickle alias.
-    ("facade and tools", ["bitgraph", "bitgraph.binary", "bitgraph.loading", "bitgraph.cli",
-                          "bitgraph._cli_files"]),
+    # The client of the service (speaks HTTP; results and filters from below).
+    ("client", ["bitgraph.client"]),
+    # Package namespaces and the pickle alias.
+    ("facade", ["bitgraph", "bitgraph.binary", "bitgraph.loading"]),
+    # Above the public API: the HTTP service, and the command line that starts it.
+    ("service and tools", ["bitgraph.server", "bitgraph.server.*", "bitgraph.cli",
+                           "bitgraph._cli_files"]),
 ]
 
 # The API layer proper: what no low module may import (checked by name as well as by layer, so

@@ -1,9 +1,8 @@
 """Index.get_vectors / get_attributes: what a stored item looks like, on every backend."""
 
+import bitgraph as bg
 import numpy as np
 import pytest
-
-import bitgraph as bg
 
 
 def _data(n=120, dim=8, seed=0):
@@ -64,3 +63,15 @@ def test_binary_index_returns_its_rerank_vectors(backend):
     codes_only.add(x)
     with pytest.raises(bg.BitgraphValueError, match="only codes"):
         codes_only.get_vectors([5])
+
+
+def test_ids_with_and_without_filter(backend):
+    x = _data(50)
+    index = bg.HNSWIndex(8, backend=backend)
+    index.add(x, ids=np.arange(100, 150), attributes={"a": np.arange(50) % 3})
+    index.remove([100, 103])
+    assert index.ids().tolist() == [i for i in range(100, 150) if i not in (100, 103)]
+    want = [100 + i for i in range(50) if i % 3 == 0 and i not in (0, 3)]
+    assert index.ids(bg.Filter.eq("a", 0)).tolist() == want
+    assert index.ids(bg.Filter.ids([149, 7, 103])).tolist() == [149]
+    assert bg.FlatIndex(8, backend=backend).ids().tolist() == []

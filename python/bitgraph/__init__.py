@@ -30,6 +30,15 @@ from .planner import PlannerConfig
 from .result import SearchResult
 
 
+def __getattr__(name: str) -> object:
+    # The client needs the optional server extra (httpx): imported on first use only.
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module 'bitgraph' has no attribute {name!r}")
+
+
 def backend_info() -> dict[str, object]:
     """Which backend runs, with which SIMD level, whether CUDA is usable, and the threads.
 
@@ -60,6 +69,7 @@ __all__ = [
     "load",
     "loads",
     "backend_info",
+    "Client",
     "BitgraphError",
     "BitgraphValueError",
     "BitgraphTypeError",

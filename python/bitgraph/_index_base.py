@@ -475,6 +475,25 @@ class _VectorIndex(ABC):
         return np.asarray(self._backend.decode_rows(rows, self._dim, self._storage),
                           dtype=np.float32).reshape(len(slots), self._dim)
 
+    def contains(self, ids: Any) -> np.ndarray:
+        """bool ``(n,)``: whether each id is a live item of the index."""
+        ids_arr = as_ids(ids, None)
+        return np.asarray(self._core.contains(ids_arr), dtype=bool).reshape(-1)
+
+    def ids(self, filter: Filter | None = None) -> np.ndarray:
+        """int64: the ids of the live items (those matching ``filter`` when given), ascending."""
+        with self._write_lock:
+            state = self._core.get_state()
+            labels, deleted = state["labels"], state["deleted"]
+            if filter is None:
+                found = labels[deleted == 0]
+            else:
+                bits, _ = self._evaluate(checked_filter(filter))
+                flags = np.unpackbits(np.asarray(bits, dtype=np.uint64).view(np.uint8),
+                                      bitorder="little")[: labels.shape[0]]
+                found = labels[: flags.shape[0]][flags.astype(bool)]
+            return np.sort(np.asarray(found, dtype=np.int64))
+
     def get_attributes(self, ids: Any) -> dict[str, list[Any]]:
         """``{field: [value per id]}`` for every attribute field: an int, a float or a list of
         ints (tags); None where the item has no value. Raises UnknownIdError if an id is not

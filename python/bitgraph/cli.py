@@ -4,6 +4,7 @@
     bitgraph build vectors.npy index.bg --metric l2   # .npy or .fvecs -> saved index
     bitgraph search index.bg queries.npy -k 10 --out result.npz
     bitgraph bench                                    # the main job: bitgraph beside its peers
+    bitgraph serve --data-dir DIR                     # the HTTP service (bitgraph[server])
 """
 
 from __future__ import annotations
@@ -247,6 +248,44 @@ def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
     except OSError as e:
         _fail("bitgraph bench failed", e)
     run_suite.print_run(res, echo=click.echo)
+
+
+@main.command()
+@click.option("--data-dir", required=True, type=click.Path(file_okay=False),
+              help="where the collections live (created if missing)")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on (not loopback: needs --api-key-file)")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help='JSON {"admin": KEY, "read_only": KEY}: without it, no keys (loopback only)')
+@click.option("--batching/--no-batching", default=True, show_default=True,
+              help="coalesce concurrent single-query searches into batched searches")
+@click.option("--max-batch", type=click.IntRange(1, 4096), default=256, show_default=True)
+@click.option("--max-wait-us", type=click.FloatRange(0, 100_000), default=200.0,
+              show_default=True, help="longest wait for more queries of a batch")
+@click.option("--max-queue", type=click.IntRange(1), default=4096, show_default=True,
+              help="queued searches per collection beyond which requests get 429")
+@click.option("--max-body-mb", type=click.FloatRange(0.001, 4096), default=64.0,
+              show_default=True, help="largest request body accepted (413 beyond)")
+@click.option("--checkpoint-log-mb", type=click.FloatRange(0.001), default=256.0,
+              show_default=True,
+              help="a collection's log size that triggers a snapshot (and empties the log)")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+def serve(data_dir: str, host: str, port: int, api_key_file: str | None, batching: bool,
+          max_batch: int, max_wait_us: float, max_queue: int, max_body_mb: float,
+          checkpoint_log_mb: float, log_level: str) -> None:
+    """Serves the collections under DATA_DIR over HTTP until SIGTERM (see README, "Serve it")."""
+    try:
+        from .server.main import serve as run_server
+        from .server.requests import Limits
+    except ImportError as e:
+        raise click.ClickException(
+            f"bitgraph serve needs the server extra: pip install 'bitgraph[server]' ({e})") from e
+    run_server(data_dir, host, port, api_key_file, batching=batching, max_batch=max_batch,
+               max_wait_us=max_wait_us, max_queue=max_queue,
+               limits=Limits(max_body_bytes=int(max_body_mb * (1 << 20))),
+               checkpoint_bytes=int(checkpoint_log_mb * (1 << 20)), log_level=log_level)
 
 
 if __name__ == "__main__":

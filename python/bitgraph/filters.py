@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -90,10 +91,10 @@ class Filter:
     content (``key()``) and reusable across searches and indexes.
     """
 
-    __slots__ = ("_op", "_field", "_args", "_children", "_key")
+    __slots__ = ("_args", "_children", "_field", "_key", "_op")
 
     def __init__(self, op: str, field: str | None = None, args: tuple[Any, ...] = (),
-                 children: tuple["Filter", ...] = ()) -> None:
+                 children: tuple[Filter, ...] = ()) -> None:
         self._op = op
         self._field = field
         self._args = args
@@ -102,13 +103,13 @@ class Filter:
 
     # --- constructors ------------------------------------------------------------------------
     @staticmethod
-    def eq(field: str, value: int | float) -> "Filter":
+    def eq(field: str, value: float) -> Filter:
         """Items whose ``field`` equals ``value`` (int fields: an int; float fields: a number)."""
         _check_field(field)
         return Filter("isin", field, (_eq_value(value, f"Filter.eq({field!r}, ...)"),))
 
     @staticmethod
-    def isin(field: str, values: Iterable[int]) -> "Filter":
+    def isin(field: str, values: Iterable[int]) -> Filter:
         """Items whose ``field`` is one of the int ``values`` (int fields; float fields compare
         them exactly, so 2**53 + 1 matches no float)."""
         _check_field(field)
@@ -116,7 +117,7 @@ class Filter:
         return Filter("isin", field, (np.unique(arr),))
 
     @staticmethod
-    def range(field: str, low: float | None = None, high: float | None = None) -> "Filter":
+    def range(field: str, low: float | None = None, high: float | None = None) -> Filter:
         """Items with ``low <= field <= high`` (closed interval; None leaves a side open).
 
         Bounds are compared exactly with the field's values: int bounds of any size with int
@@ -128,31 +129,31 @@ class Filter:
         return Filter("range", field, (lo, hi))
 
     @staticmethod
-    def has_any(field: str, labels: Iterable[int]) -> "Filter":
+    def has_any(field: str, labels: Iterable[int]) -> Filter:
         """Items whose multi-label ``field`` holds at least one of ``labels``."""
         _check_field(field)
         return Filter("has_any", field, (np.unique(_int_array(labels, f"Filter.has_any({field!r})")),))
 
     @staticmethod
-    def has_all(field: str, labels: Iterable[int]) -> "Filter":
+    def has_all(field: str, labels: Iterable[int]) -> Filter:
         """Items whose multi-label ``field`` holds every one of ``labels`` (all items if empty)."""
         _check_field(field)
         return Filter("has_all", field, (np.unique(_int_array(labels, f"Filter.has_all({field!r})")),))
 
     @staticmethod
-    def ids(ids: Iterable[int]) -> "Filter":
+    def ids(ids: Iterable[int]) -> Filter:
         """Items whose id is in ``ids`` (ids not in the index simply match nothing)."""
         arr = _int_array(ids, "Filter.ids(ids)")
         return Filter("ids", None, (np.unique(arr),))
 
     # --- combinators -------------------------------------------------------------------------
-    def __and__(self, other: "Filter") -> "Filter":
+    def __and__(self, other: Filter) -> Filter:
         return Filter("and", None, (), (self, _checked(other, "&")))
 
-    def __or__(self, other: "Filter") -> "Filter":
+    def __or__(self, other: Filter) -> Filter:
         return Filter("or", None, (), (self, _checked(other, "|")))
 
-    def __invert__(self) -> "Filter":
+    def __invert__(self) -> Filter:
         return Filter("not", None, (), (self,))
 
     def __bool__(self) -> bool:
@@ -201,7 +202,7 @@ class Filter:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @staticmethod
-    def from_json(data: str | bytes | dict[str, Any]) -> "Filter":
+    def from_json(data: str | bytes | dict[str, Any]) -> Filter:
         """The Filter of a JSON form: a string / bytes, or an already parsed dict; either the
         versioned wrapper ``{"version": 1, "expr": ...}`` or a bare expression.
 
@@ -248,7 +249,7 @@ _JSON_OPS = {"eq": ("field", "value"), "isin": ("field", "values"), "range": ("f
              "and": ("args",), "or": ("args",), "not": ("arg",)}
 
 
-def _json_bound(x: int | float, open_side: float) -> int | float | str | None:
+def _json_bound(x: float, open_side: float) -> int | float | str | None:
     """A range bound in JSON: null for an open side; "inf" / "-inf" for an infinite bound that
     closes a side (JSON has no infinity)."""
     if isinstance(x, float) and math.isinf(x):

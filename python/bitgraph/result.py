@@ -24,12 +24,16 @@ class SearchResult:
             "post-filter", "exact-fallback"; see :mod:`bitgraph.planner`); else None.
         visited: with a filter, ``(nq,)`` int64: nodes scored (distance computations) per
             query; else None.
+        payloads: from a served collection asked ``with_payload=True``: per query a list of
+            k payloads (the JSON object stored with each point, None where none or padded);
+            else None.
     """
 
     ids: np.ndarray
     distances: np.ndarray
     plans: np.ndarray | None = None
     visited: np.ndarray | None = None
+    payloads: list[list[object]] | None = None
 
     @functools.cached_property
     def counts(self) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""Running the service: ``bitgraph serve`` and ``python -m bitgraph.server``.
+
+uvicorn serves the app. On SIGTERM or SIGINT it stops accepting connections and waits for the
+requests in flight; the app's shutdown then answers every queued search and checkpoints every
+collection before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+
+from .app import ServerConfig, create_app
+from .auth import ApiKeys, is_loopback
+from .collection import CHECKPOINT_LOG_BYTES
+from .requests import Limits
+
+
+def check_bind(host: str, keys: ApiKeys | None) -> None:
+    """Without keys the server listens on loopback only: anyone who can reach the port could
+    otherwise read and write every collection."""
+    if keys is None and not is_loopback(host):
+        raise SystemExit(f"bitgraph serve: refusing to listen on {host} without "
+                         "--api-key-file (only 127.0.0.1 / ::1 / localhost without keys)")
+
+
+def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
+          api_key_file: str | None = None, *, batching: bool = True, max_batch: int = 256,
+          max_wait_us: float = 200.0, max_queue: int = 4096, limits: Limits | None = None,
+          checkpoint_bytes: int = CHECKPOINT_LOG_BYTES, log_level: str = "info") -> None:
+    """Serves the collections under ``data_dir`` until SIGTERM / SIGINT."""
+    keys = ApiKeys.from_file(api_key_file) if api_key_file else None
+    check_bind(host, keys)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(str(data_dir), api_keys=keys, limits=limits or Limits(),
+                          batching=batching, max_batch=max_batch, max_wait_us=max_wait_us,
+                          max_queue=max_queue, checkpoint_bytes=checkpoint_bytes)
+    uvicorn.run(create_app(config), host=host.strip("[]"), port=port, log_level=log_level,
+                access_log=False, timeout_graceful_shutdown=30,
+                limit_concurrency=max(64, max_queue))

@@ -1,0 +1,71 @@
+"""Concurrent readers and a writer on one collection; concurrent single-query searches (the
+batched path, per-query filters) give exactly the embedded index's answers."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import bitgraph as bg
+import numpy as np
+
+
+def test_readers_and_a_writer(module_server):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 12)).astype(np.float32)
+    cat = rng.integers(0, 5, len(x))
+    with bg.Client(module_server.url) as c:
+        coll = c.create_collection("rw", dim=12, metric="l2", kind="flat")
+        done = threading.Event()
+        errors: list[BaseException] = []
+        written = [0]
+
+        def writer() -> None:
+            try:
+                for start in range(0, len(x), 250):
+                    coll.add(x[start:start + 250], np.arange(start, start + 250),
+                             attributes={"cat": cat[start:start + 250]})
+                    written[0] = start + 250
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                done.set()
+
+        def reader(seed: int) -> int:
+            r = np.random.default_rng(seed)
+            n = 0
+            with bg.Client(module_server.url) as rc:
+                rcoll = rc.collection("rw")
+                while not done.is_set():
+                    limit = written[0] + 250
+                    res = rcoll.search(r.standard_normal(12), k=5,
+                                       filter=bg.Filter.eq("cat", int(r.integers(5))))
+                    ids = res.ids[0]
+                    real = ids[ids >= 0]
+                    assert (real < limit).all()
+                    assert (cat[real] == cat[real[0]]).all() if real.size else True
+                    d = res.distances[0][ids >= 0]
+                    assert (np.diff(d) >= 0).all()
+                    n += 1
+            return n
+
+        w = threading.Thread(target=writer)
+        w.start()
+        with ThreadPoolExecutor(4) as pool:
+            counts = list(pool.map(reader, range(4)))
+        w.join()
+        assert not errors and sum(counts) > 0 and len(coll) == len(x)
+
+        embedded = bg.FlatIndex(12, metric="l2")
+        embedded.add(x, np.arange(len(x)), attributes={"cat": cat})
+        q = rng.standard_normal((64, 12)).astype(np.float32)
+        filters = [None if i % 3 == 0 else bg.Filter.eq("cat", i % 5) for i in range(64)]
+        want = embedded.search(q, k=10, filter=filters)
+
+        def one(i: int) -> np.ndarray:
+            kw = {} if filters[i] is None else {"filter": filters[i]}
+            return coll.search(q[i], k=10, **kw).ids[0]
+
+        with ThreadPoolExecutor(16) as pool:
+            got = np.stack(list(pool.map(one, range(64))))
+        np.testing.assert_array_equal(got, want.ids)
