@@ -37,9 +37,9 @@ def test_readers_and_a_writer(module_server):
             with bg.Client(module_server.url) as rc:
                 rcoll = rc.collection("rw")
                 while not done.is_set():
-                    limit = written[0] + 250
                     res = rcoll.search(r.standard_normal(12), k=5,
                                        filter=bg.Filter.eq("cat", int(r.integers(5))))
+                    limit = written[0] + 250  # read after: at most one chunk in flight
                     ids = res.ids[0]
                     real = ids[ids >= 0]
                     assert (real < limit).all()
