@@ -77,7 +77,9 @@ def test_full_queue_answers_429_and_errors_reach_every_caller():
     b = SearchBatcher(lambda *a, **k: gate.wait(5) and FakeIndex(fail=True).search(*a, **k),
                       max_batch=2, max_queue=3)
     fs = [b.submit(np.array([1.0]), 1, None, None, None)]
-    time.sleep(0.05)  # the worker holds the first batch
+    deadline = time.monotonic() + 10
+    while b.depth and time.monotonic() < deadline:  # until the worker holds the first batch
+        time.sleep(0.001)
     fs += [b.submit(np.array([1.0]), 1, None, None, None) for _ in range(3)]
     with pytest.raises(ApiError) as e:
         b.submit(np.array([1.0]), 1, None, None, None)

@@ -62,10 +62,18 @@ def test_readers_and_a_writer(module_server):
         filters = [None if i % 3 == 0 else bg.Filter.eq("cat", i % 5) for i in range(64)]
         want = embedded.search(q, k=10, filter=filters)
 
-        def one(i: int) -> np.ndarray:
+        def one(i: int) -> tuple[np.ndarray, np.ndarray]:
             kw = {} if filters[i] is None else {"filter": filters[i]}
-            return coll.search(q[i], k=10, **kw).ids[0]
+            res = coll.search(q[i], k=10, **kw)
+            return res.ids[0], res.distances[0]
 
         with ThreadPoolExecutor(16) as pool:
-            got = np.stack(list(pool.map(one, range(64))))
-        np.testing.assert_array_equal(got, want.ids)
+            got = list(pool.map(one, range(64)))
+        ids = np.stack([g[0] for g in got])
+        dists = np.stack([g[1] for g in got])
+        np.testing.assert_allclose(dists, want.distances, rtol=1e-5, atol=1e-5)
+        same = (ids == want.ids).all(axis=1)
+        # a batch and a single query may round a distance differently: only ties may swap
+        for i in np.flatnonzero(~same):
+            assert sorted(ids[i].tolist()) == sorted(want.ids[i].tolist()), (ids[i], want.ids[i])
+        assert same.mean() >= 0.95

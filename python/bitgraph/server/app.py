@@ -33,6 +33,7 @@ from .auth import ApiKeys, check_access
 from .batcher import SearchBatcher
 from .collection import CHECKPOINT_LOG_BYTES, Collection, Upsert
 from .errors import ApiError, bad_request, too_large
+from .fast_path import SearchFastPath
 from .metrics import Metrics
 from .openapi import DOCS_HTML, openapi_document
 from .registry import Registry
@@ -149,6 +150,19 @@ async def json_body(request: Request, service: Service) -> dict[str, Any]:
     return parse_body(raw)
 
 
+def error_parts(exc: Exception, what: str) -> tuple[int, bytes, dict[str, str]]:
+    """(status, JSON body, headers) of an error: a 4xx for whatever a request got wrong, a
+    logged 500 for anything else (a bug or a failing disk)."""
+    if isinstance(exc, ApiError):
+        return exc.status, orjson.dumps(exc.body()), exc.headers
+    if isinstance(exc, (bg.UnknownIdError, KeyError)):
+        return 404, orjson.dumps(_error("not_found", str(exc))), {}
+    if isinstance(exc, (bg.BitgraphValueError, bg.BitgraphTypeError)):
+        return 400, orjson.dumps(_error("bad_request", str(exc))), {}
+    log.error("%s failed", what, exc_info=exc)
+    return 500, orjson.dumps(_error("internal", "internal error (logged by the server)")), {}
+
+
 def _endpoint(route: str, handler: Handler, service: Service, *, write: bool = False,
               open_route: bool = False) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
@@ -157,18 +171,11 @@ def _endpoint(route: str, handler: Handler, service: Service, *, write: bool = F
             if not open_route:
                 check_access(service.config.api_keys, request.headers, write)
             response = await handler(request, service)
-        except ApiError as exc:
-            response = json_response(exc.body(), exc.status, exc.headers)
-        except (bg.UnknownIdError, KeyError) as exc:
-            response = json_response(_error("not_found", str(exc)), 404)
-        except (bg.BitgraphValueError, bg.BitgraphTypeError) as exc:
-            response = json_response(_error("bad_request", str(exc)), 400)
         except ClientDisconnect:
             response = Response(status_code=499)
-        except Exception:  # a bug or a failing disk: logged, answered, never a crash
-            log.exception("%s %s failed", request.method, request.url.path)
-            response = json_response(_error("internal", "internal error (logged by the server)"),
-                                     500)
+        except Exception as exc:  # noqa: BLE001 - every error becomes an answer
+            status, body, headers = error_parts(exc, f"{request.method} {request.url.path}")
+            response = Response(body, status, headers, media_type="application/json")
         service.metrics.observe(route, request.method, response.status_code,
                                 time.perf_counter() - t0)
         return response
@@ -347,24 +354,36 @@ def _rows(ids: np.ndarray, dists: np.ndarray) -> dict[str, Any]:
 
 
 async def search(request: Request, service: Service) -> Response:
+    """POST .../points/search through Starlette (the fast path of fast_path.py answers the
+    same requests without it; both run :func:`search_json`)."""
     coll = _collection(request, service)
+    data = await search_json(service, coll, lambda: read_body(
+        request, service.config.limits.max_body_bytes))
+    return Response(data, media_type="application/json")
+
+
+async def search_json(service: Service, coll: Collection,
+                      read: Callable[[], Awaitable[bytes]]) -> bytes:
+    """The answer of a search request, given how to read its body. A single query waits in
+    the collection's batcher (when batching is on); a batch is one index search."""
     cfg = service.config
     if cfg.batching:
         b = service.batcher(coll)
         with b.arriving() as arrival:
-            body = await json_body(request, service)
+            body = _parsed(await read())
             params = _search_params(body, coll, cfg.limits)
             if params[0] is not None:  # one query: queue it for the next batch
                 vec, k, ef, filt, oversample, with_payload = params
-                fut = arrival.submit(vec, k, ef, filt, oversample)
+                fut = arrival.submit_async(asyncio.get_running_loop(), vec, k, ef, filt,
+                                           oversample)
         if params[0] is not None:
-            ids, dists = await asyncio.wrap_future(fut)
+            ids, dists = await fut
             out = _rows(ids, dists)
             if with_payload:
                 out["payloads"] = coll.payloads_of(ids[None])[0]
-            return json_response(out)
+            return orjson.dumps(out, option=_JSON_OPTS)
     else:
-        body = await json_body(request, service)
+        body = _parsed(await read())
         params = _search_params(body, coll, cfg.limits)
         if params[0] is not None:
             vec, k, ef, filt, oversample, with_payload = params
@@ -372,8 +391,12 @@ async def search(request: Request, service: Service) -> Response:
             out = _rows(res.ids[0], res.distances[0])
             if with_payload:
                 out["payloads"] = coll.payloads_of(res.ids)[0]
-            return json_response(out)
+            return orjson.dumps(out, option=_JSON_OPTS)
     return await _search_batch(body, coll, cfg.limits)
+
+
+def _parsed(raw: bytes) -> dict[str, Any]:
+    return parse_body(raw)  # bodies of searches are small: parsed on the event loop
 
 
 def _search_params(body: dict[str, Any], coll: Collection, limits: Limits) -> tuple[Any, ...]:
@@ -394,7 +417,7 @@ def _search_params(body: dict[str, Any], coll: Collection, limits: Limits) -> tu
             get_bool(body, "with_payload", False))
 
 
-async def _search_batch(body: dict[str, Any], coll: Collection, limits: Limits) -> Response:
+async def _search_batch(body: dict[str, Any], coll: Collection, limits: Limits) -> bytes:
     queries = parse_vectors(body["vectors"], coll.spec.dim, "vectors", limits.max_queries)
     k = get_int(body, "k", 10, 1, limits.max_k)
     ef = get_int(body, "ef", None, 1, limits.max_ef)
@@ -412,7 +435,7 @@ async def _search_batch(body: dict[str, Any], coll: Collection, limits: Limits) 
     out = _rows(res.ids, res.distances)
     if get_bool(body, "with_payload", False):
         out["payloads"] = coll.payloads_of(res.ids)
-    return json_response(out)
+    return orjson.dumps(out, option=_JSON_OPTS)
 
 
 # --- the app -----------------------------------------------------------------------------------
@@ -462,4 +485,4 @@ def create_app(config: ServerConfig) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={404: _not_found, 405: _not_found})
     app.state.service = service
-    return app
+    return SearchFastPath(app, service, search_json, error_parts)

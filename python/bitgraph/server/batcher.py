@@ -10,6 +10,7 @@ beyond ``max_queue`` waiting queries a submit fails fast (the service answers 42
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -30,7 +31,8 @@ class _Query:
     ef: int | None
     filter: Any
     oversample: float | None
-    future: Future
+    future: Any  # a concurrent Future, or an asyncio Future of ``loop``
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 class SearchBatcher:
@@ -65,7 +67,21 @@ class SearchBatcher:
 
     def submit(self, vector: np.ndarray, k: int, ef: int | None, filt: Any,
                oversample: float | None, _arrived: bool = False) -> Future:
+        """Queues one query; the Future gives ``(ids row, distances row)``."""
         fut: Future = Future()
+        self._enqueue(_Query(vector, k, ef, filt, oversample, fut), _arrived)
+        return fut
+
+    def submit_async(self, loop: asyncio.AbstractEventLoop, vector: np.ndarray, k: int,
+                     ef: int | None, filt: Any, oversample: float | None,
+                     _arrived: bool = False) -> asyncio.Future:
+        """As :meth:`submit`, with an asyncio Future of ``loop``: a batch wakes each loop once
+        for all its answers (one call_soon_threadsafe per batch, not per query)."""
+        fut = loop.create_future()
+        self._enqueue(_Query(vector, k, ef, filt, oversample, fut, loop), _arrived)
+        return fut
+
+    def _enqueue(self, query: _Query, _arrived: bool) -> None:
         with self._cond:
             if _arrived:  # in the same critical section: never waited for by itself
                 self._arriving -= 1
@@ -73,9 +89,8 @@ class SearchBatcher:
                 raise unavailable("the server is shutting down")
             if len(self._queue) >= self.max_queue:
                 raise overloaded(f"search queue full ({self.max_queue} queries waiting)")
-            self._queue.append(_Query(vector, k, ef, filt, oversample, fut))
+            self._queue.append(query)
             self._cond.notify()
-        return fut
 
     def stop(self, timeout: float = 30.0) -> None:
         """Answers what is queued, then ends the worker."""
@@ -111,9 +126,11 @@ class SearchBatcher:
         for q in batch:
             groups.setdefault((q.k, q.ef, q.oversample), []).append(q)
         for (k, ef, oversample), items in groups.items():
-            live = [q for q in items if q.future.set_running_or_notify_cancel()]
+            live = [q for q in items if q.loop is not None
+                    or q.future.set_running_or_notify_cancel()]
             if not live:
                 continue
+            outcomes: list[tuple[_Query, Any, BaseException | None]] = []
             try:
                 queries = np.stack([q.vector for q in live])
                 filters = [q.filter for q in live]
@@ -123,13 +140,41 @@ class SearchBatcher:
                                    threads=1 if len(live) == 1 else None)
             except BaseException as exc:  # every waiting request gets the error
                 err = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
-                for q in live:
-                    q.future.set_exception(err)
+                _deliver([(q, None, err) for q in live])
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for row, q in enumerate(live):
-                q.future.set_result((res.ids[row], res.distances[row]))
+            outcomes = [(q, (res.ids[row], res.distances[row]), None)
+                        for row, q in enumerate(live)]
+            _deliver(outcomes)
+
+
+def _deliver(outcomes: list[tuple[_Query, Any, BaseException | None]]) -> None:
+    """Resolves the futures: concurrent ones here, asyncio ones in one callback per loop."""
+    per_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
+    for q, value, err in outcomes:
+        if q.loop is None:
+            if err is None:
+                q.future.set_result(value)
+            else:
+                q.future.set_exception(err)
+        else:
+            per_loop.setdefault(q.loop, []).append((q.future, value, err))
+    for loop, items in per_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_all, items)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+
+def _resolve_all(items: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for fut, value, err in items:
+        if fut.done():  # the request was cancelled (client gone)
+            continue
+        if err is None:
+            fut.set_result(value)
+        else:
+            fut.set_exception(err)
 
 
 class _Arrival:
@@ -151,6 +196,11 @@ class _Arrival:
                oversample: float | None) -> Future:
         self._open = False  # submit closes the arrival, even when it raises
         return self._b.submit(vector, k, ef, filt, oversample, _arrived=True)
+
+    def submit_async(self, loop: asyncio.AbstractEventLoop, vector: np.ndarray, k: int,
+                     ef: int | None, filt: Any, oversample: float | None) -> asyncio.Future:
+        self._open = False
+        return self._b.submit_async(loop, vector, k, ef, filt, oversample, _arrived=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._open:

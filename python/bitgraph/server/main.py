@@ -40,5 +40,6 @@ def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
                           batching=batching, max_batch=max_batch, max_wait_us=max_wait_us,
                           max_queue=max_queue, checkpoint_bytes=checkpoint_bytes)
     uvicorn.run(create_app(config), host=host.strip("[]"), port=port, log_level=log_level,
-                access_log=False, timeout_graceful_shutdown=30,
+                access_log=False, timeout_graceful_shutdown=30, proxy_headers=False,
+                server_header=False,
                 limit_concurrency=max(64, max_queue))

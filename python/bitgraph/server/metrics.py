@@ -45,10 +45,17 @@ class Metrics:
                                     "queries per coalesced index search",
                                     buckets=_BATCH_BUCKETS, registry=self.registry)
         self.registry.register(_CollectionGauges(collections))
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        child = self._children.get(key)  # labels() costs a lock and a dict per call
+        if child is None:
+            child = (self.requests.labels(route, method, str(status)),
+                     self.latency.labels(route))
+            self._children[key] = child
+        child[0].inc()
+        child[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

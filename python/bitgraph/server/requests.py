@@ -7,7 +7,6 @@ is ~7.5 kB of JSON and ~13 us to parse into numpy, or 2 kB and ~5 us as base64).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import math
 from dataclasses import dataclass
@@ -117,8 +116,8 @@ def _jsonable(value: Any) -> bool:
 def parse_vector(value: Any, dim: int, where: str) -> np.ndarray:
     """One vector: a JSON array of ``dim`` finite numbers, or base64 of ``dim`` float32."""
     if isinstance(value, str):
-        try:
-            raw = base64.b64decode(value, validate=True)
+        try:  # strict: no characters outside the alphabet, padding checked (and C speed,
+            raw = binascii.a2b_base64(value, strict_mode=True)  # unlike b64decode(validate))
         except (binascii.Error, ValueError):
             raise bad_request(f"{where}: a string vector must be base64 of little-endian "
                               "float32") from None
