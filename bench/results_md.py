@@ -22,7 +22,7 @@ import json
 import re
 from pathlib import Path
 
-from . import ab_search, binary_report, filter_report, memory_growth, per_call
+from . import ab_search, binary_report, filter_report, memory_growth, per_call, service_report
 from .report import tables
 
 HERE = Path(__file__).resolve().parent
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> str:
     paths = sorted((p for p in Path(args.results).glob("*.json")
                     if not re.search(r"-b\d+-q\d+$", p.stem)),
                    key=lambda p: (p.stem.count("-"), p.stem))
-    filtered, binary, memory, others = [], [], [], []
+    filtered, binary, memory, others, services = [], [], [], [], []
     for path in paths:
         data = json.loads(path.read_text())
         if "rows" not in data:
@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> str:
             memory.append(path)
         elif data.get("meta", {}).get("suite") in ("per-call", "ab-search"):
             others.append(path)
+        elif data.get("meta", {}).get("suite") == "service":    # bench.service runs
+            services.append(path)
         else:
             sections.append(suite_section(path))
     for path in filtered:                                    # after the recall-QPS suites
@@ -155,6 +157,11 @@ def main(argv: list[str] | None = None) -> str:
     for path in others:                                      # bench.per_call, bench.ab_search
         meta = json.loads(path.read_text())["meta"]
         sections.append((per_call if meta["suite"] == "per-call" else ab_search).section(path))
+    for path in services:
+        image = path.with_suffix(".png")
+        sections.append(service_report.section(
+            json.loads(path.read_text()),
+            f"results/{image.name}" if image.exists() else None))
     for micro in args.micro:
         sections.append(micro_section(Path(micro)))
     if args.notes and Path(args.notes).exists():

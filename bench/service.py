@@ -38,12 +38,13 @@ from typing import Any, Callable
 import numpy as np
 
 from .datasets import load_dataset
+from .service_report import plot, section
 from .service_load import LoadResult, run_http, run_threads
 from .service_targets import (ChromaCollection, Server, bitgraph_batch_ids, bitgraph_ids,
                               bitgraph_requests, build_bitgraph, chroma_binary, chroma_ids,
                               start_bitgraph, start_chroma)
 
-EF_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+EF_GRID = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 K = 10
 INPROC, SERVE, SERVE_JSON, SERVE_OFF, CHROMA = ("bitgraph in-process", "bitgraph serve",
                                                 "bitgraph serve, JSON vectors",
@@ -130,12 +131,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cc = ChromaCollection(cs, "bench", ds.metric, args.M, args.efc, 64)
             meta["build_s"]["Chroma server"] = cc.add(ds.base)
 
+            current = [64]
+
             def chroma_recall(ef: int) -> float:
-                cc.set_ef(ef)
+                if ef != current[0]:
+                    cc.set_ef(ef)
+                    current[0] = ef
                 return recall_at_k(cc.query_ids(q, K), gt)
 
             ef_c, rec_c, sweep_c = choose_ef(chroma_recall, args.target_recall)
-            cc.set_ef(ef_c)
+            if ef_c != current[0]:
+                cc.set_ef(ef_c)
             meta["ef"]["Chroma server"] = ef_c
             meta["sweep"]["Chroma server"] = sweep_c
             print(f"[service] Chroma ef_search={ef_c} (recall {rec_c:.4f})", flush=True)
@@ -206,58 +212,6 @@ def summarize(rows: list[dict[str, Any]], batched: list[float]) -> dict[str, Any
             "inprocess_batched_qps"]
     out["checks"] = checks
     return out
-
-
-def section(result: dict[str, Any]) -> str:
-    """The markdown of one run (tables and the comparisons), for RESULTS.md and stdout."""
-    meta, summ = result["meta"], result["summary"]
-    ds = meta["dataset"]
-    lines = [f"## Retrieval service: {ds['name']} ({ds['n_base']:,} x {ds['dim']}, "
-             f"{ds['metric']}, {ds['n_queries']:,} queries, k = {K})", "",
-             f"`{meta['command']}` — {meta['date']}, commit {meta['commit']}, {meta['cpus']} "
-             f"CPUs, median of {len({r['repeat'] for r in result['rows']})} interleaved "
-             "repetitions. Closed-loop single-query requests; ef per system: "
-             + ", ".join(f"{k} {v}" for k, v in meta["ef"].items())
-             + f" (smallest reaching recall@10 >= {meta['params']['target_recall']}); build: "
-             + ", ".join(f"{k} {v:.0f} s" for k, v in meta["build_s"].items()) + ".", "",
-             "| system | concurrency | QPS | p50 ms | p99 ms | recall@10 |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for c in summ["cells"]:
-        lines.append(f"| {c['target']} | {c['concurrency']} | {c['qps']:,.0f} | "
-                     f"{c['p50_ms']:.2f} | {c['p99_ms']:.2f} | {c['recall']:.4f} |")
-    lines += ["", f"In-process batched search (one call, all cores): "
-                  f"{summ['inprocess_batched_qps']:,.0f} QPS.", ""]
-    for name, v in summ["checks"].items():
-        lines.append(f"- {name}: {v:.3f}" if isinstance(v, float) else f"- {name}: {v}")
-    return "\n".join(lines) + "\n"
-
-
-def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    targets = sorted({c["target"] for c in result["summary"]["cells"]})
-    for t in targets:
-        cells = sorted((c for c in result["summary"]["cells"] if c["target"] == t),
-                       key=lambda c: c["concurrency"])
-        xs = [c["concurrency"] for c in cells]
-        ax1.plot(xs, [c["qps"] for c in cells], marker="o", label=t)
-        ax2.plot(xs, [c["p99_ms"] for c in cells], marker="o", label=t)
-    for ax, label in ((ax1, "QPS"), (ax2, "p99 latency (ms)")):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrent clients")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    ax2.set_yscale("log")
-    ax1.legend(fontsize=8)
-    ds = result["meta"]["dataset"]
-    fig.suptitle(f"Single-query requests, {ds['name']} {ds['n_base']:,} x {ds['dim']}, "
-                 "recall@10 >= 0.95")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def _cpus() -> int:

@@ -50,9 +50,18 @@ class Server:
     def __init__(self, cmd: list[str], port: int, ready_path: str) -> None:
         self.port = port
         self.url = f"http://{HOST}:{port}"
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self._cmd, self._ready_path = cmd, ready_path
+        self._start()
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(self._cmd, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        _wait(self.url, ready_path, self.proc)
+        _wait(self.url, self._ready_path, self.proc)
+
+    def restart(self) -> None:
+        self.stop()
+        self._start()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -125,6 +134,7 @@ class ChromaCollection:
 
     def __init__(self, server: Server, name: str, metric: str, M: int, ef_construction: int,
                  ef_search: int) -> None:
+        self.server = server
         self.http = httpx.Client(base_url=server.url, timeout=600)
         space = {"cosine": "cosine", "l2": "l2", "ip": "ip"}[metric]
         r = self.http.post(_CHROMA_COLLECTIONS, content=orjson.dumps({
@@ -146,9 +156,15 @@ class ChromaCollection:
         return time.perf_counter() - t0
 
     def set_ef(self, ef_search: int) -> None:
+        """Sets ef_search. Chroma (1.5) stores the new value at once but a loaded collection
+        keeps searching with the old one until the server restarts (measured: recall did not
+        move until then), so the server is restarted."""
         r = self.http.put(self.path, content=orjson.dumps(
             {"new_configuration": {"hnsw": {"ef_search": ef_search}}}))
         r.raise_for_status()
+        self.http.close()
+        self.server.restart()
+        self.http = httpx.Client(base_url=self.server.url, timeout=600)
 
     def query_ids(self, queries: np.ndarray, k: int, chunk: int = 100) -> np.ndarray:
         rows = []
