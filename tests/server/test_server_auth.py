@@ -71,3 +71,10 @@ def test_bad_key_files_are_refused(tmp_path, content, words):
     p.write_text(content)
     r = _serve("--api-key-file", str(p), data_dir=tmp_path)
     assert r.returncode != 0 and words in r.stderr
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(start_server, tmp_path):
+    first = start_server(data_dir=tmp_path / "shared")
+    r = _serve(data_dir=tmp_path / "shared")
+    assert r.returncode != 0 and "in use by another bitgraph server" in r.stderr
+    assert httpx.get(first.url + "/readyz").status_code == 200

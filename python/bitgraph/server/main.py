@@ -16,6 +16,7 @@ import uvicorn
 from .app import ServerConfig, create_app
 from .auth import ApiKeys, is_loopback
 from .collection import CHECKPOINT_LOG_BYTES
+from .registry import DataDirInUse
 from .requests import Limits
 
 
@@ -39,7 +40,11 @@ def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
     config = ServerConfig(str(data_dir), api_keys=keys, limits=limits or Limits(),
                           batching=batching, max_batch=max_batch, max_wait_us=max_wait_us,
                           max_queue=max_queue, checkpoint_bytes=checkpoint_bytes)
-    uvicorn.run(create_app(config), host=host.strip("[]"), port=port, log_level=log_level,
+    try:
+        app = create_app(config)
+    except DataDirInUse as exc:
+        raise SystemExit(f"bitgraph serve: {exc}") from None
+    uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level,
                 access_log=False, timeout_graceful_shutdown=30, proxy_headers=False,
                 server_header=False,
                 limit_concurrency=max(64, max_queue))

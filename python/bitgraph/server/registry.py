@@ -3,10 +3,12 @@ creating and deleting them, and closing them (with a checkpoint) at shutdown."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import threading
+from typing import Any
 from pathlib import Path
 
 from .collection import CHECKPOINT_LOG_BYTES, Collection
@@ -17,6 +19,22 @@ from .wal import fsync_dir
 log = logging.getLogger("bitgraph.server")
 
 
+class DataDirInUse(RuntimeError):
+    """Another server process owns this data directory."""
+
+
+def lock_data_dir(data_dir: Path) -> Any:
+    """An exclusive lock on ``data_dir`` held for the life of the process: two servers
+    writing the same logs would interleave their records and lose writes."""
+    f = open(data_dir / ".lock", "a+b")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise DataDirInUse(f"{data_dir} is in use by another bitgraph server") from None
+    return f
+
+
 class Registry:
     """Named collections; ``ready`` once every collection on disk is loaded."""
 
@@ -25,6 +43,7 @@ class Registry:
         self.root = Path(data_dir) / "collections"
         self.checkpoint_bytes = checkpoint_bytes
         self.root.mkdir(parents=True, exist_ok=True)
+        self._dir_lock = lock_data_dir(Path(data_dir))
         self.collections: dict[str, Collection] = {}
         self.failed: dict[str, str] = {}
         self.loading = True
