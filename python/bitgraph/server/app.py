@@ -370,7 +370,7 @@ async def search_json(service: Service, coll: Collection,
     if cfg.batching:
         b = service.batcher(coll)
         with b.arriving() as arrival:
-            body = _parsed(await read())
+            body = parse_body(await read())  # search bodies are small: parsed on the loop
             params = _search_params(body, coll, cfg.limits)
             if params[0] is not None:  # one query: queue it for the next batch
                 vec, k, ef, filt, oversample, with_payload = params
@@ -383,7 +383,7 @@ async def search_json(service: Service, coll: Collection,
                 out["payloads"] = coll.payloads_of(ids[None])[0]
             return orjson.dumps(out, option=_JSON_OPTS)
     else:
-        body = _parsed(await read())
+        body = parse_body(await read())  # search bodies are small: parsed on the loop
         params = _search_params(body, coll, cfg.limits)
         if params[0] is not None:
             vec, k, ef, filt, oversample, with_payload = params
@@ -393,10 +393,6 @@ async def search_json(service: Service, coll: Collection,
                 out["payloads"] = coll.payloads_of(res.ids)[0]
             return orjson.dumps(out, option=_JSON_OPTS)
     return await _search_batch(body, coll, cfg.limits)
-
-
-def _parsed(raw: bytes) -> dict[str, Any]:
-    return parse_body(raw)  # bodies of searches are small: parsed on the event loop
 
 
 def _search_params(body: dict[str, Any], coll: Collection, limits: Limits) -> tuple[Any, ...]:

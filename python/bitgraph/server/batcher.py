@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApiError, overloaded, unavailable
+from .errors import overloaded, unavailable
 
 
 @dataclass
@@ -208,5 +208,3 @@ class _Arrival:
                 self._b._arriving -= 1
                 self._b._cond.notify()
 
-
-__all__ = ["ApiError", "SearchBatcher"]

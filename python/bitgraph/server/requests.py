@@ -99,16 +99,11 @@ def get_str(body: dict[str, Any], key: str, default: str | None,
 
 
 def _describe(value: Any) -> str:
-    text = orjson.dumps(value).decode() if _jsonable(value) else repr(value)
-    return f"{type(value).__name__} {text[:60]}"
-
-
-def _jsonable(value: Any) -> bool:
     try:
-        orjson.dumps(value)
-        return True
+        text = orjson.dumps(value).decode()
     except TypeError:
-        return False
+        text = repr(value)
+    return f"{type(value).__name__} {text[:60]}"
 
 
 # --- vectors -----------------------------------------------------------------------------------
