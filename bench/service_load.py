@@ -40,60 +40,105 @@ def http_request(host: str, path: str, body: bytes, extra_headers: str = "") -> 
     return head.encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
+def parse_response(buf: bytes | bytearray) -> tuple[int, bytes, int] | None:
+    """(status, body, bytes used) of the first complete response in ``buf``, or None while
+    it is incomplete. Content-Length and chunked bodies."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = bytes(buf[:head_end + 4])
     status = int(head[9:12])
     lower = head.lower()
     i = lower.find(b"content-length:")
     if i >= 0:
         n = int(lower[i + 15:lower.index(b"\r\n", i)])
-        return status, await reader.readexactly(n)
+        end = head_end + 4 + n
+        return (status, bytes(buf[head_end + 4:end]), end) if len(buf) >= end else None
     if b"transfer-encoding: chunked" in lower:
-        parts = []
+        parts, pos = [], head_end + 4
         while True:
-            size = int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16)
+            line_end = buf.find(b"\r\n", pos)
+            if line_end < 0:
+                return None
+            size = int(bytes(buf[pos:line_end]).split(b";")[0], 16)
             if size == 0:
-                await reader.readuntil(b"\r\n")
-                return status, b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-    return status, b""
+                end = buf.find(b"\r\n", line_end + 2)  # no trailers are sent to us
+                return (status, b"".join(parts), end + 2) if end >= 0 else None
+            if len(buf) < line_end + 2 + size + 2:
+                return None
+            parts.append(bytes(buf[line_end + 2:line_end + 2 + size]))
+            pos = line_end + 2 + size + 2
+    return status, b"", head_end + 4
+
+
+class _Worker(asyncio.Protocol):
+    """One closed-loop client on its own keep-alive connection, driven from the transport's
+    callbacks (no coroutine per request: on a 2-core machine the load generator's CPU is
+    taken from the server it measures; measured 18 us per request with asyncio streams)."""
+
+    def __init__(self, w: int, requests: list[bytes], concurrency: int, measure_from: float,
+                 stop_at: float, out: _Outcome, done: asyncio.Future) -> None:
+        self.requests, self.measure_from, self.stop_at = requests, measure_from, stop_at
+        self.out, self.done = out, done
+        self.i = w * max(1, len(requests) // concurrency)
+        self.buf = bytearray()
+        self.t0 = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._send()
+
+    def _send(self) -> None:
+        self.t0 = time.perf_counter()
+        if self.t0 >= self.stop_at:
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        self.transport.write(self.requests[self.i % len(self.requests)])  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        got = parse_response(self.buf)
+        if got is None:
+            return
+        t1 = time.perf_counter()
+        status, body, used = got
+        del self.buf[:used]
+        if self.t0 >= self.measure_from:
+            if status == 200:
+                self.out.latencies.append(t1 - self.t0)
+                self.out.bodies.append((self.i % len(self.requests), body))
+            else:
+                self.out.errors += 1
+        self.i += 1
+        self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+@dataclass
+class _Outcome:
+    latencies: list[float]
+    bodies: list[tuple[int, bytes]]
+    errors: int = 0
 
 
 async def _run_http(host: str, port: int, requests: list[bytes], concurrency: int,
                     duration_s: float, warmup_s: float) -> LoadResult:
+    loop = asyncio.get_running_loop()
     start = time.perf_counter()
     measure_from = start + warmup_s
     stop_at = measure_from + duration_s
-    latencies: list[float] = []
-    bodies: list[tuple[int, bytes]] = []
-    errors = 0
-
-    async def worker(w: int) -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection(host, port)
-        i = w * max(1, len(requests) // concurrency)
-        try:
-            while True:
-                qi = i % len(requests)
-                t0 = time.perf_counter()
-                if t0 >= stop_at:
-                    return
-                writer.write(requests[qi])
-                status, body = await _read_response(reader)
-                t1 = time.perf_counter()
-                if t0 >= measure_from:
-                    if status == 200:
-                        latencies.append(t1 - t0)
-                        bodies.append((qi, body))
-                    else:
-                        errors += 1
-                i += 1
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return _result(latencies, bodies, errors, duration_s)
+    out = _Outcome([], [])
+    dones = [loop.create_future() for _ in range(concurrency)]
+    for w in range(concurrency):
+        await loop.create_connection(
+            lambda w=w: _Worker(w, requests, concurrency, measure_from, stop_at, out, dones[w]),
+            host, port)
+    await asyncio.gather(*dones)
+    return _result(out.latencies, out.bodies, out.errors, duration_s)
 
 
 def run_http(host: str, port: int, requests: list[bytes], concurrency: int,

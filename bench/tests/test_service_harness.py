@@ -3,25 +3,22 @@ and its comparisons (no servers: those run in tests/server)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 pytest.importorskip("orjson")
 
 from bench import service, service_report  # noqa: E402
-from bench.service_load import _read_response, http_request, run_threads  # noqa: E402
+from bench.service_load import http_request, parse_response, run_threads  # noqa: E402
 
 
 def _read(raw: bytes) -> tuple[int, bytes]:
-    async def go() -> tuple[int, bytes]:
-        r = asyncio.StreamReader()
-        r.feed_data(raw)
-        r.feed_eof()
-        return await _read_response(r)
-
-    return asyncio.run(go())
+    """Parses ``raw`` fed one byte at a time: incomplete until the last byte."""
+    for cut in range(len(raw)):
+        assert parse_response(raw[:cut]) is None, cut
+    status, body, used = parse_response(raw + b"HTTP/1.1 200")  # the next answer's start
+    assert used == len(raw)
+    return status, body
 
 
 def test_response_parsing():

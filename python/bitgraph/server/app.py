@@ -371,31 +371,34 @@ async def search_json(service: Service, coll: Collection,
         b = service.batcher(coll)
         with b.arriving() as arrival:
             body = parse_body(await read())  # search bodies are small: parsed on the loop
-            params = _search_params(body, coll, cfg.limits)
+            params = search_params(body, coll, cfg.limits)
             if params[0] is not None:  # one query: queue it for the next batch
                 vec, k, ef, filt, oversample, with_payload = params
                 fut = arrival.submit_async(asyncio.get_running_loop(), vec, k, ef, filt,
                                            oversample)
         if params[0] is not None:
-            ids, dists = await fut
-            out = _rows(ids, dists)
-            if with_payload:
-                out["payloads"] = coll.payloads_of(ids[None])[0]
-            return orjson.dumps(out, option=_JSON_OPTS)
+            return single_answer(coll, await fut, with_payload)
     else:
         body = parse_body(await read())  # search bodies are small: parsed on the loop
-        params = _search_params(body, coll, cfg.limits)
+        params = search_params(body, coll, cfg.limits)
         if params[0] is not None:
             vec, k, ef, filt, oversample, with_payload = params
             res = await run_in_threadpool(coll.search, vec[None], k, ef, filt, oversample, 1)
-            out = _rows(res.ids[0], res.distances[0])
-            if with_payload:
-                out["payloads"] = coll.payloads_of(res.ids)[0]
-            return orjson.dumps(out, option=_JSON_OPTS)
+            return single_answer(coll, (res.ids[0], res.distances[0]), with_payload)
     return await _search_batch(body, coll, cfg.limits)
 
 
-def _search_params(body: dict[str, Any], coll: Collection, limits: Limits) -> tuple[Any, ...]:
+def single_answer(coll: Collection, row: tuple[np.ndarray, np.ndarray],
+                  with_payload: bool) -> bytes:
+    """The JSON answer of a one-query search from its (ids, distances) row."""
+    ids, dists = row
+    out = _rows(ids, dists)
+    if with_payload:
+        out["payloads"] = coll.payloads_of(ids[None])[0]
+    return orjson.dumps(out, option=_JSON_OPTS)
+
+
+def search_params(body: dict[str, Any], coll: Collection, limits: Limits) -> tuple[Any, ...]:
     """(vector, k, ef, filter, oversample, with_payload) of a one-query search; (None,) for a
     batch (``vectors``)."""
     check_keys(body, _SEARCH_KEYS, "search")

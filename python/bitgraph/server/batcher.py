@@ -11,6 +11,7 @@ beyond ``max_queue`` waiting queries a submit fails fast (the service answers 42
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import deque
@@ -23,6 +24,8 @@ import numpy as np
 
 from .errors import overloaded, unavailable
 
+log = logging.getLogger("bitgraph.server")
+
 
 @dataclass
 class _Query:
@@ -31,8 +34,9 @@ class _Query:
     ef: int | None
     filter: Any
     oversample: float | None
-    future: Any  # a concurrent Future, or an asyncio Future of ``loop``
+    future: Any  # a concurrent Future, an asyncio Future of ``loop``, or None (callback)
     loop: asyncio.AbstractEventLoop | None = None
+    callback: Callable[[Any, BaseException | None], None] | None = None
 
 
 class SearchBatcher:
@@ -81,6 +85,15 @@ class SearchBatcher:
         self._enqueue(_Query(vector, k, ef, filt, oversample, fut, loop), _arrived)
         return fut
 
+    def submit_callback(self, loop: asyncio.AbstractEventLoop, vector: np.ndarray, k: int,
+                        ef: int | None, filt: Any, oversample: float | None,
+                        callback: Callable[[Any, BaseException | None], None],
+                        _arrived: bool = False) -> None:
+        """As :meth:`submit_async`, calling ``callback(value, error)`` on ``loop`` instead of
+        resolving a Future: no Future, no task wake-up, for a caller that answers from a
+        protocol callback (the HTTP fast path)."""
+        self._enqueue(_Query(vector, k, ef, filt, oversample, None, loop, callback), _arrived)
+
     def _enqueue(self, query: _Query, _arrived: bool) -> None:
         with self._cond:
             if _arrived:  # in the same critical section: never waited for by itself
@@ -90,7 +103,12 @@ class SearchBatcher:
             if len(self._queue) >= self.max_queue:
                 raise overloaded(f"search queue full ({self.max_queue} queries waiting)")
             self._queue.append(query)
-            self._cond.notify()
+            # Wake the worker when it idles (the queue was empty), when nothing more is on its
+            # way, or when a batch is full; not per query while it gathers (each wake-up costs
+            # it a futex and the GIL).
+            if (len(self._queue) == 1 or not self._arriving
+                    or len(self._queue) >= self.max_batch):
+                self._cond.notify()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Answers what is queued, then ends the worker."""
@@ -159,7 +177,7 @@ def _deliver(outcomes: list[tuple[_Query, Any, BaseException | None]]) -> None:
             else:
                 q.future.set_exception(err)
         else:
-            per_loop.setdefault(q.loop, []).append((q.future, value, err))
+            per_loop.setdefault(q.loop, []).append((q, value, err))
     for loop, items in per_loop.items():
         try:
             loop.call_soon_threadsafe(_resolve_all, items)
@@ -167,8 +185,15 @@ def _deliver(outcomes: list[tuple[_Query, Any, BaseException | None]]) -> None:
             pass
 
 
-def _resolve_all(items: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
-    for fut, value, err in items:
+def _resolve_all(items: list[tuple[_Query, Any, BaseException | None]]) -> None:
+    for q, value, err in items:
+        if q.callback is not None:
+            try:
+                q.callback(value, err)
+            except Exception:  # one failing answer must not stop the others
+                log.exception("answering a search failed")
+            continue
+        fut = q.future
         if fut.done():  # the request was cancelled (client gone)
             continue
         if err is None:
@@ -201,6 +226,12 @@ class _Arrival:
                      ef: int | None, filt: Any, oversample: float | None) -> asyncio.Future:
         self._open = False
         return self._b.submit_async(loop, vector, k, ef, filt, oversample, _arrived=True)
+
+    def submit_callback(self, loop: asyncio.AbstractEventLoop, vector: np.ndarray, k: int,
+                        ef: int | None, filt: Any, oversample: float | None,
+                        callback: Callable[[Any, BaseException | None], None]) -> None:
+        self._open = False
+        self._b.submit_callback(loop, vector, k, ef, filt, oversample, callback, _arrived=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._open:

@@ -8,6 +8,11 @@ cost more than the search itself at low ef (profiled: about a fifth of the serve
 concurrent clients). This path reads the body from ``receive``, checks the key from the raw
 headers, runs the same :func:`~bitgraph.server.app.search_json` the Starlette route runs, and
 sends the answer in two messages. Every other request goes to Starlette unchanged.
+
+Under ``bitgraph serve`` most one-query searches never get here: the HTTP protocol of
+http_protocol.py answers them from its parser callbacks. This path serves what that protocol
+hands on (pipelined requests, ``Expect: 100-continue``, escaped paths), servers without
+httptools, and the app when it runs under another ASGI server.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ _ROUTE = "/collections/{name}/points/search"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-class _Headers:
+class RawHeaders:
     """The two headers auth reads, looked up in the raw ASGI header list."""
 
     __slots__ = ("_raw",)
@@ -72,7 +77,7 @@ class SearchFastPath:
         service = self.service
         headers: list[tuple[bytes, bytes]] = []
         try:
-            check_access(service.config.api_keys, _Headers(scope["headers"]), False)
+            check_access(service.config.api_keys, RawHeaders(scope["headers"]), False)
             coll = service.registry.get(name)
             limit = service.config.limits.max_body_bytes
 

@@ -28,6 +28,19 @@ def check_bind(host: str, keys: ApiKeys | None) -> None:
                          "--api-key-file (only 127.0.0.1 / ::1 / localhost without keys)")
 
 
+def _http_protocol(service: object) -> type | str:
+    """The protocol answering one-query searches in its callbacks (http_protocol.py), or
+    uvicorn's own choice when httptools is missing or ``BITGRAPH_SERVE_ASGI_ONLY=1`` (every
+    request through the ASGI app: for comparisons and diagnosis)."""
+    if os.environ.get("BITGRAPH_SERVE_ASGI_ONLY") == "1":
+        return "auto"
+    try:
+        from .http_protocol import protocol_for
+    except ImportError:
+        return "auto"
+    return protocol_for(service) or "auto"  # type: ignore[arg-type]
+
+
 def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
           api_key_file: str | None = None, *, batching: bool = True, max_batch: int = 256,
           max_wait_us: float = 200.0, max_queue: int = 4096, limits: Limits | None = None,
@@ -45,6 +58,7 @@ def serve(data_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int =
     except DataDirInUse as exc:
         raise SystemExit(f"bitgraph serve: {exc}") from None
     uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level,
+                http=_http_protocol(app.service),
                 access_log=False, timeout_graceful_shutdown=30, proxy_headers=False,
                 server_header=False,
                 limit_concurrency=max(64, max_queue))

