@@ -39,7 +39,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     # numpy reference of the binary codes.
     ("kernels and backends", ["bitgraph._core", "bitgraph._numba", "bitgraph._numba.*",
                               "bitgraph._backend", "bitgraph.binary.reference",
-                              "bitgraph.binary.offsets"]),
+                              "bitgraph.binary.offsets",
+                              # the CUDA kernel set (CuPy loaded lazily): device checks, the
+                              # tiling planner, the scans and the device encoder
+                              "bitgraph._cuda", "bitgraph._cuda.*"]),
     # What the indexes are built from: filters and their compiler, the planner, results, the
     # binarizer and its training, the re-rank store.
     ("API building blocks", ["bitgraph.filters", "bitgraph.planner", "bitgraph.result",
@@ -47,7 +50,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                              "bitgraph._search_batches", "bitgraph.binary.binarizer",
                              "bitgraph.binary.training", "bitgraph.binary.rerank_store"]),
     # The index classes.
-    ("indexes", ["bitgraph._index_base", "bitgraph.hnsw", "bitgraph.flat",
+    ("indexes", ["bitgraph._index_base", "bitgraph._device", "bitgraph.hnsw", "bitgraph.flat",
                  "bitgraph.binary.index"]),
     # The client of the service (speaks HTTP; results and filters from below).
     ("client", ["bitgraph.client"]),

@@ -17,6 +17,7 @@ from .errors import (
     BitgraphTypeError,
     BitgraphValueError,
     Cancelled,
+    DeviceUnavailableError,
     IndexFileError,
     IndexFileNotFoundError,
     IndexFilePermissionError,
@@ -43,15 +44,18 @@ def backend_info() -> dict[str, object]:
     """Which backend runs, with which SIMD level, whether CUDA is usable, and the threads.
 
     Returns a dict with keys ``backend`` ("native" | "numba"), ``simd`` ("avx512" | "avx2" |
-    "generic" | "numba"), ``cuda`` (bool), ``threads`` (default worker threads), ``version``
-    and ``available`` (backends that load here).
+    "generic" | "numba"), ``cuda`` (bool: ``device="cuda"`` can run here), ``cuda_device``
+    (the GPU's name, or None), ``cuda_error`` (why CUDA cannot run, or None), ``threads``
+    (default worker threads), ``version`` and ``available`` (backends that load here).
+    Looking for a GPU imports CuPy when it is installed (``import bitgraph`` does not).
     """
+    from . import _cuda
     from ._validation import default_threads
 
     return {
         "backend": _backend.BACKEND_NAME,
         "simd": _backend.simd_level(_backend.backend),
-        "cuda": False,
+        **_cuda.device_info(),
         "threads": default_threads(None),
         "version": __version__,
         "available": _backend.available_backends(),
@@ -78,6 +82,7 @@ __all__ = [
     "IndexFileNotFoundError",
     "IndexFilePermissionError",
     "BackendUnavailableError",
+    "DeviceUnavailableError",
     "Cancelled",
     "__version__",
 ]

@@ -45,8 +45,12 @@ def load_backend(name: str) -> ModuleType:
         except ImportError as exc:
             raise BackendUnavailableError(f"the numba backend is not available ({exc})") from exc
     if name == "cuda":
+        # The CUDA kernels are not a whole-engine backend (graphs stay on the CPU): they run
+        # per index, behind the same seam, for the exact scans.
         raise BackendUnavailableError(
-            "the cuda backend is not built yet in this version of bitgraph"
+            "the cuda backend is not built as a BITGRAPH_BACKEND (graph builds and walks run "
+            "on the CPU): run the exact scans on a GPU per index with "
+            "FlatIndex(..., device='cuda') or BinaryIndex(..., graph='flat', device='cuda')"
         )
     raise BackendUnavailableError(
         f"BITGRAPH_BACKEND must be one of {', '.join(BACKENDS)}, got {name!r}"

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _backend, persistence, state_checks
+from . import _backend, _device, persistence, state_checks
 from ._heap import release_free_heap
 from .attributes import AttributeStore
 from ._version import __version__
@@ -59,7 +59,9 @@ class _VectorIndex(ABC):
 
     _kind = ""
 
-    def __init__(self, dim: int, *, metric: str, storage: str, backend: str | None) -> None:
+    def __init__(self, dim: int, *, metric: str, storage: str, backend: str | None,
+                 device: str | None = None) -> None:
+        device = _device.check_device(device)  # before any work: a missing GPU raises here
         self._dim = check_dim(dim)
         self._metric = check_choice("metric", metric, METRICS)
         self._storage = check_choice("storage", storage, STORAGES)
@@ -75,6 +77,10 @@ class _VectorIndex(ABC):
         self._init_query_check()
         self._state_mapped = False  # whether the core's adopted arrays are a memory map
         self._init_attributes(AttributeStore())
+        self._generation = 0  # bumped by every add / remove: when a device copy is stale
+        self._gpu: _device.DeviceSearch | None = None
+        if device != "cpu":
+            self.to(device)
 
     def _init_query_check(self) -> None:
         """What the core's one-pass query check does for this metric (-1: the backend has
@@ -94,6 +100,33 @@ class _VectorIndex(ABC):
         self._attributes = store
         self._attr_lock = threading.Lock()  # short: appends and filter compilation
         self._planner = PlannerConfig()
+
+    # --- devices -------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """Where searches run: "cpu", or "cuda" (see :meth:`to`)."""
+        return "cpu" if self._gpu is None else "cuda"
+
+    def to(self, device: str) -> _VectorIndex:
+        """Moves searches to ``device`` ("cpu" or "cuda") and returns the index itself.
+
+        "cuda" copies the rows to the GPU (DeviceUnavailableError where none can run); the
+        index keeps its CPU state, so add / remove / save / load work unchanged and the
+        device copy follows them. "cpu" frees the device copy. Saved files are the same on
+        either device (``bg.load(path).to("cuda")``).
+        """
+        name = _device.check_device(device)
+        if name == "cpu":
+            self._gpu = None
+        elif self._gpu is None:
+            self._check_device_support()
+            gpu = _device.DeviceSearch(self)
+            gpu.sync()
+            self._gpu = gpu
+        return self
+
+    def _check_device_support(self) -> None:
+        """Hook: raise BitgraphValueError if this index cannot search on a GPU."""
 
     @property
     def planner(self) -> PlannerConfig:
@@ -269,6 +302,7 @@ class _VectorIndex(ABC):
                 # Also after Ctrl-C/cancel: the items inserted so far keep their ids, which
                 # later automatic ids must not reuse (that would silently replace them).
                 self._next_id = max(self._next_id, int(ids_arr.max()) + 1)
+                self._generation += 1
         return ids_arr
 
     def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
@@ -311,6 +345,8 @@ class _VectorIndex(ABC):
 
         Safe to call from many threads at once, also while another thread adds or removes.
         """
+        if self._gpu is not None:
+            return self._gpu.search(queries, k, ef, filter, threads)
         # The common call (an array of queries, plain ints, no filter) goes straight to the
         # core, which checks the values (or normalises them) in the same pass and returns None
         # for anything the careful path below must explain or handle.
@@ -520,6 +556,7 @@ class _VectorIndex(ABC):
                     f"{int(missing.sum())} id(s) not in the index, e.g. {int(ids_arr[missing][0])}"
                 )
             self._core.remove(ids_arr)
+            self._generation += 1
 
     # --- persistence ---------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
@@ -596,6 +633,8 @@ class _VectorIndex(ABC):
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file is inconsistent: {exc}") from exc
         self._init_attributes(attributes)
+        self._generation = 0
+        self._gpu = None  # a loaded index searches on the CPU until .to("cuda")
         layout = meta.get("layout")  # absent in files of versions before it was recorded
         if layout is not None and dict(layout) != self._layout():
             raise IndexFileError(f"index file's row layout {dict(layout)} does not match its "

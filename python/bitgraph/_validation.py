@@ -133,18 +133,7 @@ def as_matrix(x: Any, dim: int, what: str, *, check_finite: bool = True) -> np.n
         raise BitgraphTypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise BitgraphTypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim == 1:
-        if arr.size == 0:
-            raise BitgraphValueError(f"{what} is empty: expected at least one row of {dim} values")
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2:
-        raise BitgraphValueError(f"{what} must be a 2-d array (n, {dim}), got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise BitgraphValueError(f"{what} is empty: expected at least one row of {dim} values")
-    if arr.shape[1] != dim:
-        raise BitgraphValueError(
-            f"{what} has dimension {arr.shape[1]}, expected {dim} (shape {arr.shape})"
-        )
+    arr = arr.reshape(rows_shape(arr.shape, dim, what))
     wide = arr.dtype.kind == "f" and arr.dtype.itemsize > 4
     if wide:
         _check_finite(arr, what, "contains NaN or infinity")
@@ -154,6 +143,22 @@ def as_matrix(x: Any, dim: int, what: str, *, check_finite: bool = True) -> np.n
         _check_finite(arr, what, "holds values beyond the float32 range (+-3.4e38)" if wide
                       else "contains NaN or infinity")
     return arr
+
+
+def rows_shape(shape: tuple[int, ...], dim: int, what: str) -> tuple[int, int]:
+    """The (n, dim) shape of an input of ``shape`` (one vector is one row), or the error
+    as_matrix raises (also used for device arrays, which cannot pass through numpy)."""
+    if len(shape) == 1:
+        if shape[0] == 0:
+            raise BitgraphValueError(f"{what} is empty: expected at least one row of {dim} values")
+        shape = (1, shape[0])
+    if len(shape) != 2:
+        raise BitgraphValueError(f"{what} must be a 2-d array (n, {dim}), got shape {shape}")
+    if shape[0] == 0:
+        raise BitgraphValueError(f"{what} is empty: expected at least one row of {dim} values")
+    if shape[1] != dim:
+        raise BitgraphValueError(f"{what} has dimension {shape[1]}, expected {dim} (shape {shape})")
+    return (int(shape[0]), int(shape[1]))
 
 
 def _check_finite(arr: np.ndarray, what: str, why: str) -> None:

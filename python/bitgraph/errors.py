@@ -68,6 +68,12 @@ class BackendUnavailableError(BitgraphError, ImportError):
     """The backend forced with BITGRAPH_BACKEND is not available on this machine."""
 
 
+class DeviceUnavailableError(BackendUnavailableError):
+    """``device="cuda"`` was asked for where it cannot run: CuPy is not installed, there is no
+    CUDA device, or the driver does not match. The message names which. (A kind of
+    BackendUnavailableError: the CUDA kernels are the kernel set behind the same seam.)"""
+
+
 class Cancelled(BitgraphError, KeyboardInterrupt):
     """A long operation was cancelled by its progress callback."""
 
@@ -81,5 +87,6 @@ __all__ = [
     "IndexFileNotFoundError",
     "IndexFilePermissionError",
     "BackendUnavailableError",
+    "DeviceUnavailableError",
     "Cancelled",
 ]

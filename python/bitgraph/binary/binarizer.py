@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _backend
+from .._cuda import arrays as device_arrays
 from .._validation import (MAX_DIM, as_matrix, check_dim, check_int, check_magnitude,
                            check_seed, default_threads)
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
@@ -242,8 +243,15 @@ class RecurrentBinarizer:
 
     # ------------------------------------------------------------------ encode / decode
     def encode(self, vectors: Any, *, threads: int | None = None) -> np.ndarray:
-        """Codes of ``vectors`` (n, dim): uint8 (n, code_bytes), the contract's bit layout."""
+        """Codes of ``vectors`` (n, dim): uint8 (n, code_bytes), the contract's bit layout.
+
+        Vectors on a CUDA device (CuPy, or anything with ``__cuda_array_interface__`` /
+        DLPack) are encoded there and the codes come back as a CuPy uint8 array (the CPU's
+        bits, except where a value sits within float rounding of a sign change).
+        """
         self._require_fitted("encode")
+        if device_arrays.is_device_array(vectors):
+            return self._encode_on_device(vectors)
         x = self._prepare(vectors, "vectors")
         nthreads = default_threads(threads)
         p = self._params
@@ -254,6 +262,15 @@ class RecurrentBinarizer:
             from .._numba import binary_encode as fn  # noqa: N813
         return fn(x, self._normalize, p["mean"], p["proj"], p["phi"], p["phi_bias"], p["psi"],
                   p["psi_scale"], p["psi_bias"], nthreads)
+
+    def _encode_on_device(self, vectors: Any) -> Any:
+        from .. import _cuda
+        from .._cuda import encode as dev_encode
+
+        cp = _cuda.require("encoding CUDA arrays")
+        x = device_arrays.device_queries(cp, vectors, self._dim, "l2", "vectors")
+        words = dev_encode.encode_words(cp, x, self._normalize, self._params)  # type: ignore
+        return words.view(cp.uint8).reshape(words.shape[0], self.code_bytes)
 
     @property
     def has_offsets(self) -> bool:

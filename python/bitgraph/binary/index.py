@@ -83,6 +83,10 @@ class BinaryIndex(_VectorIndex):
             on very coarse codes they can hurt (glove-50, 1 bit/dim or one-plane Hamming:
             0.13 -> 0.08 codes-only), so compare ``offsets=False`` there.
         backend: "native" or "numba" to override the process-wide backend choice.
+        device: "cpu" (default) or "cuda": with graph="flat", the code scan, the top-k and
+            the float re-rank run on an NVIDIA GPU (the ``bitgraph[cuda12]`` /
+            ``bitgraph[cuda13]`` extra); results equal the CPU index's and come back in the
+            array kind of the queries. See :meth:`to`.
 
     Distances: with re-ranking, as :class:`HNSWIndex` (cosine: 1 - cos); without, the exact
     integer code distance (smaller is closer).
@@ -94,7 +98,7 @@ class BinaryIndex(_VectorIndex):
                  ef_construction: int = 200, distance: str = "sdc",
                  rerank: str | None = "memory", metric: str = "cosine", seed: int = 0,
                  rerank_dir: str | None = None, offsets: bool | None = None,
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, device: str = "cpu") -> None:
         if not isinstance(binarizer, RecurrentBinarizer):
             raise BitgraphTypeError(
                 f"binarizer must be a bitgraph.RecurrentBinarizer, got {type(binarizer).__name__}")
@@ -111,7 +115,14 @@ class BinaryIndex(_VectorIndex):
         self._offsets = _use_offsets(binarizer, offsets)
         self._rerank = (None if rerank is None
                         else make_store(rerank, binarizer.dim, None, rerank_dir))
-        super().__init__(binarizer.dim, metric=metric, storage="float32", backend=backend)
+        super().__init__(binarizer.dim, metric=metric, storage="float32", backend=backend,
+                         device=device)
+
+    def _check_device_support(self) -> None:
+        if self._graph != "flat":
+            raise BitgraphValueError(
+                f"device='cuda' runs BinaryIndex graph='flat' (the code scan); got graph="
+                f"{self._graph!r}")
 
     # --- properties ----------------------------------------------------------------------------
     @property
@@ -260,6 +271,8 @@ class BinaryIndex(_VectorIndex):
                 searching the documents the index's model encoded. Same loops and code_dim.
         """
         if query_binarizer is None:
+            if self._gpu is not None:
+                return self._gpu.search(queries, k, ef, filter, threads, oversample)
             return self._search(queries, k, ef, filter, threads, oversample)
         if not isinstance(query_binarizer, RecurrentBinarizer) or not query_binarizer.is_fitted:
             raise BitgraphTypeError("query_binarizer must be a fitted bitgraph.RecurrentBinarizer")
@@ -271,6 +284,9 @@ class BinaryIndex(_VectorIndex):
                 f"{query_binarizer.loops}, code_dim {query_binarizer.code_dim}) than the index's "
                 f"(dim {mine.dim}, loops {mine.loops}, code_dim {mine.code_dim})")
         encoder = query_binarizer
+        if self._gpu is not None:
+            return self._gpu.search(queries, k, ef, filter, threads, oversample,
+                                    lambda q, t: self._encode(q, t, encoder))
         return self._search(queries, k, ef, filter, threads, oversample,
                             lambda q, t: self._encode(q, t, encoder))
 
