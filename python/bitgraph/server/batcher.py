@@ -103,12 +103,10 @@ class SearchBatcher:
             if len(self._queue) >= self.max_queue:
                 raise overloaded(f"search queue full ({self.max_queue} queries waiting)")
             self._queue.append(query)
-            # Wake the worker when it idles (the queue was empty), when nothing more is on its
-            # way, or when a batch is full; not per query while it gathers (each wake-up costs
-            # it a futex and the GIL).
-            if (len(self._queue) == 1 or not self._arriving
-                    or len(self._queue) >= self.max_batch):
-                self._cond.notify()
+            # Every enqueue wakes a gathering worker: notifying only when the batch is full or
+            # nothing more is arriving measured 5-10% fewer QPS at 64 clients (the worker
+            # then sleeps out its whole wait while the ASGI path keeps requests "arriving").
+            self._cond.notify()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Answers what is queued, then ends the worker."""
