@@ -22,7 +22,15 @@ import json
 import re
 from pathlib import Path
 
-from . import ab_search, binary_report, filter_report, memory_growth, per_call, service_report
+from . import (
+    ab_search,
+    binary_report,
+    distributed_report,
+    filter_report,
+    memory_growth,
+    per_call,
+    service_report,
+)
 from .report import tables
 
 HERE = Path(__file__).resolve().parent
@@ -132,6 +140,7 @@ def main(argv: list[str] | None = None) -> str:
                     if not re.search(r"-b\d+-q\d+$", p.stem)),
                    key=lambda p: (p.stem.count("-"), p.stem))
     filtered, binary, memory, others, services = [], [], [], [], []
+    distributed: list[Path] = []
     for path in paths:
         data = json.loads(path.read_text())
         if "rows" not in data:
@@ -146,6 +155,8 @@ def main(argv: list[str] | None = None) -> str:
             others.append(path)
         elif data.get("meta", {}).get("suite") == "service":    # bench.service runs
             services.append(path)
+        elif data.get("meta", {}).get("suite") == "distributed":  # bench.distributed runs
+            distributed.append(path)
         else:
             sections.append(suite_section(path))
     for path in filtered:                                    # after the recall-QPS suites
@@ -162,6 +173,8 @@ def main(argv: list[str] | None = None) -> str:
         sections.append(service_report.section(
             json.loads(path.read_text()),
             f"results/{image.name}" if image.exists() else None))
+    for path in distributed:
+        sections.append(distributed_report.section(json.loads(path.read_text())))
     for micro in args.micro:
         sections.append(micro_section(Path(micro)))
     if args.notes and Path(args.notes).exists():

@@ -57,8 +57,13 @@ LAYERS: list[tuple[str, list[str]]] = [
     # Package namespaces and the pickle alias.
     ("facade", ["bitgraph", "bitgraph.binary", "bitgraph.loading"]),
     # Above the public API: the HTTP service, and the command line that starts it.
-    ("service and tools", ["bitgraph.server", "bitgraph.server.*", "bitgraph.cli",
-                           "bitgraph._cli_files"]),
+    ("service and tools", ["bitgraph.server", "bitgraph.server.[!_]*"]),
+    # The sharded layer on Ray (bitgraph[ray]): the public API, and the service's request
+    # parsing and routes for its Ray Serve front. Nothing below imports it (or Ray).
+    ("distributed", ["bitgraph.distributed", "bitgraph.distributed.*"]),
+    # The command line: starts the service or the sharded front (bitgraph serve [--ray]).
+    # (python -m bitgraph.server runs the command line's serve)
+    ("command line", ["bitgraph.cli", "bitgraph._cli_files", "bitgraph.server.__main__"]),
 ]
 
 # The API layer proper: what no low module may import (checked by name as well as by layer, so

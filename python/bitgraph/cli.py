@@ -5,6 +5,7 @@
     bitgraph search index.bg queries.npy -k 10 --out result.npz
     bitgraph bench                                    # the main job: bitgraph beside its peers
     bitgraph serve --data-dir DIR                     # the HTTP service (bitgraph[server])
+    bitgraph serve --ray MANIFEST                     # a sharded index on Ray Serve (bitgraph[ray])
 """
 
 from __future__ import annotations
@@ -251,8 +252,15 @@ def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
 
 
 @main.command()
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False),
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
               help="where the collections live (created if missing)")
+@click.option("--ray", "ray_manifest", default=None, type=click.Path(exists=True),
+              help="serve a sharded index (its manifest) on Ray Serve instead "
+                   "(bitgraph[ray]; see README, \"Beyond one machine\")")
+@click.option("--replicas", type=click.IntRange(1), default=1, show_default=True,
+              help="with --ray: replicas per shard (more than 1: read-only)")
+@click.option("--ray-address", default=None, help="with --ray: the Ray cluster to join "
+              "(default: RAY_ADDRESS, else a local one)")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="address to listen on (not loopback: needs --api-key-file)")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -272,10 +280,19 @@ def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
               help="a collection's log size that triggers a snapshot (and empties the log)")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
-def serve(data_dir: str, host: str, port: int, api_key_file: str | None, batching: bool,
-          max_batch: int, max_wait_us: float, max_queue: int, max_body_mb: float,
-          checkpoint_log_mb: float, log_level: str) -> None:
-    """Serves the collections under DATA_DIR over HTTP until SIGTERM (see README, "Serve it")."""
+def serve(data_dir: str | None, ray_manifest: str | None, replicas: int,
+          ray_address: str | None, host: str, port: int, api_key_file: str | None,
+          batching: bool, max_batch: int, max_wait_us: float, max_queue: int,
+          max_body_mb: float, checkpoint_log_mb: float, log_level: str) -> None:
+    """Serves the collections under DATA_DIR over HTTP until SIGTERM (see README, "Serve it"),
+    or with --ray MANIFEST a sharded index on Ray Serve, over the same API."""
+    if (data_dir is None) == (ray_manifest is None):
+        raise click.UsageError("give --data-dir DIR (collections) or --ray MANIFEST (a sharded "
+                               "index), one of them")
+    if ray_manifest is not None:
+        _serve_ray(ray_manifest, replicas, ray_address, host, port, api_key_file, batching,
+                   max_batch, max_wait_us, max_queue, max_body_mb)
+        return
     try:
         from .server.main import serve as run_server
         from .server.requests import Limits
@@ -286,6 +303,32 @@ def serve(data_dir: str, host: str, port: int, api_key_file: str | None, batchin
                max_wait_us=max_wait_us, max_queue=max_queue,
                limits=Limits(max_body_bytes=int(max_body_mb * (1 << 20))),
                checkpoint_bytes=int(checkpoint_log_mb * (1 << 20)), log_level=log_level)
+
+
+
+def _serve_ray(manifest: str, replicas: int, address: str | None, host: str, port: int,
+               api_key_file: str | None, batching: bool, max_batch: int, max_wait_us: float,
+               max_queue: int, max_body_mb: float) -> None:
+    try:
+        import ray  # noqa: F401
+        import starlette  # noqa: F401
+
+        from .distributed import serve as ray_serve
+    except ImportError as e:
+        raise click.ClickException(
+            f"bitgraph serve --ray needs the ray and server extras: pip install "
+            f"'bitgraph[ray,server]' ({e})") from e
+    from .server.auth import ApiKeys
+    from .server.main import check_bind
+
+    check_bind(host, ApiKeys.from_file(api_key_file) if api_key_file else None)
+    try:
+        ray_serve.run(manifest, host, port, api_key_file=api_key_file, replicas=replicas,
+                      address=address, batching=batching, max_batch=max_batch,
+                      max_wait_us=max_wait_us, max_queue=max_queue,
+                      max_body_bytes=int(max_body_mb * (1 << 20)))
+    except BitgraphError as e:
+        _fail("bitgraph serve --ray failed", e)
 
 
 if __name__ == "__main__":

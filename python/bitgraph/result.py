@@ -27,6 +27,9 @@ class SearchResult:
         payloads: from a served collection asked ``with_payload=True``: per query a list of
             k payloads (the JSON object stored with each point, None where none or padded);
             else None.
+        partial: True when some shards of a sharded index did not answer and the search was
+            asked ``allow_partial=True`` (:mod:`bitgraph.distributed`): the rows hold the best
+            results of the shards that answered. Always False for a single index.
     """
 
     ids: np.ndarray
@@ -34,6 +37,7 @@ class SearchResult:
     plans: np.ndarray | None = None
     visited: np.ndarray | None = None
     payloads: list[list[object]] | None = None
+    partial: bool = False
 
     @functools.cached_property
     def counts(self) -> np.ndarray:

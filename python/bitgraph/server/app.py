@@ -81,9 +81,12 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 class Service:
     """The state behind the routes: the registry, one batcher per collection, the metrics."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, registry: Any = None) -> None:
         self.config = config
-        self.registry = Registry(config.data_dir, config.checkpoint_bytes)
+        # registry: the data dir's collections, or another source of them with the same
+        # methods (the sharded front of bitgraph.distributed.serve)
+        self.registry = (Registry(config.data_dir, config.checkpoint_bytes) if registry is None
+                         else registry)
         self.batchers: dict[str, SearchBatcher] = {}
         self.metrics = Metrics(self._collection_figures)
         self._batchers_lock = threading.Lock()
@@ -447,7 +450,13 @@ async def _not_found(request: Request, exc: HTTPException) -> Response:
 
 def create_app(config: ServerConfig) -> Starlette:
     """The ASGI app; collections load in the background at startup (``/readyz`` says when)."""
-    service = Service(config)
+    return build_app(Service(config))
+
+
+def build_app(service: Service) -> Starlette:
+    """The ASGI app over a service: the routes, the lifespan (``service.registry.load_all``
+    in the background at startup, ``service.shutdown`` at the end) and the search fast path.
+    The sharded front (bitgraph.distributed.serve) passes its own service of the same shape."""
 
     def r(path: str, handler: Handler, methods: list[str], **kw: bool) -> Route:
         return Route(path, _endpoint(path, handler, service, **kw), methods=methods)

@@ -1,0 +1,222 @@
+"""Beyond one machine: the sharded index on Ray against a single index of the same size.
+
+    python -m bench.distributed                                  # text-like-384, first 100k
+    python -m bench.distributed --n 10000 --queries 200          # a quick run
+    python -m bench.distributed --out bench/results/distributed-text-like-384.json
+
+Needs ``pip install -e ".[ray]"``. On one machine (a local Ray cluster of all cores):
+
+1. build time: one index (all threads) and ``build_sharded`` at 2 shards with 1 and 2 workers;
+2. scatter-gather cost: 2 shards (threads = cores / shards each) against one index of the
+   same total size (all threads), HNSW at an ef grid: batch QPS (all queries in one call) and
+   single-query p50, each system at the smallest ef reaching ``--target-recall``;
+3. routing: hash against k-means at 4 shards, recall@10 and batch QPS at probe 1..4 (the
+   shards a query visits);
+4. sizing: bytes per vector of a shard (float32, float16, 2-bit binary codes with the floats
+   memory-mapped for the re-rank) and the measured per-shard QPS, extrapolated to 100M and 1B
+   vectors of 384 dims (see :mod:`bench.distributed_report` for the formula).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import load_dataset
+from .metrics import id_recall_at_k
+
+K = 10
+EFS = (10, 12, 16, 24, 32, 48, 64, 96, 128, 192)  # k = 10: ef >= 10
+
+
+def _batch(search: Any, q: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
+    """(median QPS, ids) of the whole query set in one call."""
+    times, ids = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        ids = search(q).ids
+        times.append(time.perf_counter() - t0)
+    return q.shape[0] / statistics.median(times), ids
+
+
+def _single_p50(search: Any, q: np.ndarray, n: int) -> float:
+    lat = []
+    for row in q[:n]:
+        t0 = time.perf_counter()
+        search(row[None])
+        lat.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(lat))
+
+
+def _sweep(name: str, search: Any, ds: Any, q: np.ndarray, repeats: int, single_n: int,
+           efs: tuple[int, ...], target: float) -> list[dict[str, Any]]:
+    rows = []
+    for ef in efs:
+        qps, ids = _batch(lambda x, ef=ef: search(x, ef), q, repeats)
+        rec = id_recall_at_k(ids, ds.gt[: q.shape[0]], K)
+        p50 = (_single_p50(lambda x, ef=ef: search(x, ef), q, single_n) if single_n
+               else float("nan"))
+        rows.append({"part": "scatter", "system": name, "ef": ef, "qps": qps, "recall": rec,
+                     "p50_ms": p50})
+        if rec >= min(0.999, target + 0.03):
+            break
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="text-like-384")
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--single", type=int, default=200, help="queries timed one by one")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--target-recall", type=float, default=0.95)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+
+    import bitgraph as bg
+    import ray
+    from bitgraph.distributed import ShardedIndex, build_sharded
+
+    ds = load_dataset(args.dataset, max_base=args.n, max_queries=args.queries)
+    x, q, n, dim = ds.base, ds.queries, len(ds.base), ds.dim
+    ids = np.arange(n, dtype=np.int64)
+    cores = os.cpu_count() or 1
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+    work = Path(tempfile.mkdtemp(prefix="bg-dist-"))
+    spec = {"kind": "hnsw", "metric": ds.metric, "M": 16, "ef_construction": 200}
+    rows: list[dict[str, Any]] = []
+
+    # 1. build
+    t0 = time.perf_counter()
+    single = bg.HNSWIndex(dim, metric=ds.metric, M=16, ef_construction=200)
+    single.add(x, ids)
+    rows.append({"part": "build", "system": "single index", "workers": 1, "threads": cores,
+                 "seconds": time.perf_counter() - t0})
+    paths = {}
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        paths[workers] = build_sharded((ids, x), work / f"w{workers}", 2, index=spec,
+                                       workers=workers, threads=max(1, cores // workers))
+        rows.append({"part": "build", "system": "2 shards", "workers": workers,
+                     "threads": max(1, cores // workers), "seconds": time.perf_counter() - t0})
+        print(rows[-1], flush=True)
+
+    # 2. scatter-gather against one index of the same size
+    rows += _sweep("single index", lambda z, ef: single.search(z, K, ef=ef), ds, q,
+                   args.repeats, args.single, EFS, args.target_recall)
+    with ShardedIndex.open(paths[2], threads=max(1, cores // 2)) as sharded:
+        rows += _sweep("2 shards", lambda z, ef: sharded.search(z, K, ef=ef), ds, q,
+                       args.repeats, args.single, EFS, args.target_recall)
+        shard_threads = sharded.info()[0]["threads"]
+    for r in rows[-20:]:
+        print(r, flush=True)
+
+    # 3. hash vs k-means at 4 shards
+    ef_route = next((r["ef"] for r in rows if r["part"] == "scatter"
+                     and r["system"] == "2 shards" and r["recall"] >= args.target_recall), 64)
+    for route in ("hash", "kmeans"):
+        p = build_sharded((ids, x), work / f"r-{route}", 4, index=spec, route=route,
+                          sample_size=min(n, 50_000))
+        with ShardedIndex.open(p, threads=1) as sh:
+            counts = [i["count"] for i in sh.info()]
+            for probe in ((None,) if route == "hash" else (1, 2, 3, 4)):
+                # the smallest ef (from the 2-shard one up) reaching the target: k-means
+                # shards hold a query's neighbours together, so one shard must find most
+                # of the k and needs a larger ef than hash shards that each hold a few
+                for ef in [e for e in EFS if e >= ef_route]:
+                    qps, found = _batch(lambda z, probe=probe, ef=ef: sh.search(
+                        z, K, ef=ef, probe=probe), q, args.repeats)
+                    rec = id_recall_at_k(found, ds.gt[: q.shape[0]], K)
+                    if rec >= args.target_recall:
+                        break
+                rows.append({"part": "route", "route": route, "probe": probe or 4,
+                             "shards": 4, "ef": ef, "qps": qps, "recall": rec,
+                             "counts": counts})
+                print(rows[-1], flush=True)
+
+    # 4. per-shard figures for the sizing table (one shard = this n): bytes per vector and
+    # batch QPS at the target recall, per storage (each measured, none borrowed)
+    def at_target(search: Any, efs: tuple[int, ...]) -> float | None:
+        found = _sweep("shard", search, ds, q, args.repeats, 0, efs, args.target_recall)
+        return max((r["qps"] for r in found if r["recall"] >= args.target_recall), default=None)
+
+    for storage in ("float32", "float16"):
+        idx = single if storage == "float32" else bg.HNSWIndex(
+            dim, metric=ds.metric, M=16, ef_construction=200, storage=storage)
+        if storage != "float32":
+            idx.add(x, ids)
+        rows.append({"part": "shard", "storage": storage, "n": n,
+                     "ram_bytes_per_vector": idx.nbytes / n, "disk_bytes_per_vector": 0.0,
+                     "qps": at_target(lambda z, ef, idx=idx: idx.search(z, K, ef=ef), EFS)})
+        print(rows[-1], flush=True)
+    (work / "rerank").mkdir()
+    binz = bg.RecurrentBinarizer(dim, loops=5, code_dim=max(1, dim // 3)).fit(x[:20_000])
+    bidx = bg.BinaryIndex(binz, graph="hnsw", M=32, rerank="mmap",
+                          rerank_dir=str(work / "rerank"), metric=ds.metric)
+    bidx.add(x, ids)
+    rows.append({"part": "shard", "storage": "binary-2bit+mmap", "n": n,
+                 "ram_bytes_per_vector": bidx.nbytes / n,
+                 "disk_bytes_per_vector": (bidx.mapped_nbytes or 4 * dim * n) / n,
+                 "qps": at_target(lambda z, ef: bidx.search(z, K, ef=ef), EFS)})
+    print(rows[-1], flush=True)
+
+    # 5. how QPS at the target recall falls with size: the same index kind on the first n/4
+    # rows (its own exact ground truth), for the sizing table's exponent
+    n_small = n // 4
+    small = bg.HNSWIndex(dim, metric=ds.metric, M=16, ef_construction=200)
+    small.add(x[:n_small], ids[:n_small])
+    exact = bg.FlatIndex(dim, metric=ds.metric)
+    exact.add(x[:n_small], ids[:n_small])
+    gt_small = exact.search(q, K).ids
+    qps_small = None
+    for ef in EFS:
+        qps_e, found = _batch(lambda z, ef=ef: small.search(z, K, ef=ef), q, args.repeats)
+        if id_recall_at_k(found, gt_small, K) >= args.target_recall:
+            qps_small = qps_e
+            break
+    best = max((r for r in rows if r["part"] == "scatter" and r["system"] == "single index"
+                and r["recall"] >= args.target_recall), key=lambda r: r["qps"], default=None)
+    exponent = (max(0.0, math.log(qps_small / best["qps"]) / math.log(n / n_small))
+                if best and qps_small else None)
+    meta = {"suite": "distributed", "command": "python -m bench.distributed "
+            + " ".join(argv or []), "date": time.strftime("%Y-%m-%d"),
+            "commit": _commit(), "cpus": cores, "ray": ray.__version__,
+            "platform": platform.platform(), "dataset": ds.describe(),
+            "params": {"M": 16, "ef_construction": 200, "k": K, "shard_threads": shard_threads,
+                       "target_recall": args.target_recall, "ef_route": ef_route},
+            "per_shard_qps": best["qps"] if best else None,
+            "size_scaling": {"n_small": n_small, "qps_small": qps_small,
+                             "exponent": exponent}}
+    ray.shutdown()
+    result = {"meta": meta, "rows": rows}
+    from .distributed_report import section
+
+    print(section(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+        print(f"wrote {args.out}")
+    return result
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    main()

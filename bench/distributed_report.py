@@ -1,0 +1,127 @@
+"""The RESULTS.md section of a bench.distributed run, with the sizing table (no Ray needed)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+NODE_RAM_GIB, USABLE, NODE_CORES = 256, 0.75, 32
+SIZES = (100_000_000, 1_000_000_000)
+FORMULA = (
+    "vectors per shard = floor(0.75 x 256 GiB / RAM bytes per vector), one shard per node; "
+    "shards = nodes = ceil(N / vectors per shard); expected batch QPS = the storage's measured "
+    "QPS at the target recall x (32 / measured cores) x (n measured / vectors per shard)^a / "
+    "(1 + scatter-gather overhead), where a is measured: the fall of QPS at the target recall "
+    "from n/4 to n rows (QPS ~ n^-a); every query visits every shard (hash routing; k-means "
+    "with probe p < shards divides the work per query by about shards / p); replicas multiply "
+    "QPS, not capacity. An extrapolation over 3-4 orders of magnitude from one small machine: "
+    "a planning figure, not a measurement (at 100M rows memory latency, not cores, may bound it)")
+
+
+def _at_target(rows: list[dict], system: str, target: float) -> dict | None:
+    """The fastest point of a system reaching the target recall (equal-recall comparison)."""
+    return max((r for r in rows if r["part"] == "scatter" and r["system"] == system
+                and r["recall"] >= target), key=lambda r: r["qps"], default=None)
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    rows, target = result["rows"], result["meta"]["params"]["target_recall"]
+    one, two = _at_target(rows, "single index", target), _at_target(rows, "2 shards", target)
+    out: dict[str, Any] = {}
+    if one and two:
+        out["batch_overhead"] = one["qps"] / two["qps"] - 1
+        out["single_query_p50_ratio"] = two["p50_ms"] / one["p50_ms"]
+    km = [r for r in rows if r["part"] == "route" and r["route"] == "kmeans"
+          and r["recall"] >= target and r["probe"] < r["shards"]]
+    if km:
+        best = min(km, key=lambda r: r["probe"])
+        out["kmeans_probe"] = best["probe"]
+        out["kmeans_visited_ratio"] = best["probe"] / best["shards"]
+        out["kmeans_recall"] = best["recall"]
+        hashed = [r for r in rows if r["part"] == "route" and r["route"] == "hash"
+                  and r["recall"] >= target]
+        if hashed:
+            out["kmeans_qps_vs_hash"] = best["qps"] / hashed[0]["qps"]
+    return out
+
+
+def sizing(result: dict[str, Any]) -> list[dict[str, Any]]:
+    meta, out = result["meta"], []
+    n_meas = meta["dataset"]["n_base"]
+    exponent = (meta.get("size_scaling") or {}).get("exponent")
+    overhead = max(0.0, summary(result).get("batch_overhead", 0.0))
+    for r in (r for r in result["rows"] if r["part"] == "shard"):
+        per_shard = int(USABLE * NODE_RAM_GIB * (1 << 30) // r["ram_bytes_per_vector"])
+        for n in SIZES:
+            shards = math.ceil(n / per_shard)
+            size = min(per_shard, n)
+            qps = r.get("qps")
+            est = (None if qps is None or exponent is None else
+                   qps * NODE_CORES / meta["cpus"] * (n_meas / size) ** exponent
+                   / (1 + overhead))
+            out.append({"storage": r["storage"], "N": n, "ram_bpv": r["ram_bytes_per_vector"],
+                        "disk_bpv": r["disk_bytes_per_vector"],
+                        "node_bytes": size * r["ram_bytes_per_vector"], "shards": shards,
+                        "nodes": shards, "qps": est})
+    return out
+
+
+def section(result: dict[str, Any]) -> str:
+    meta, rows = result["meta"], result["rows"]
+    ds, p = meta["dataset"], meta["params"]
+    lines = [f"## Beyond one machine: {ds['name']} ({ds['n_base']:,} x {ds['dim']}, "
+             f"{ds['metric']}, {ds['n_queries']:,} queries, k = {p['k']})", "",
+             f"`{meta['command']}` — {meta['date']}, commit {meta['commit']}, {meta['cpus']} "
+             f"CPUs, Ray {meta['ray']}, HNSW M = {p['M']}, ef_construction = "
+             f"{p['ef_construction']}; shards search with {p['shard_threads']} thread(s) each "
+             "(cores / shards), the single index with all cores.", "",
+             "| build | workers | threads per shard | seconds |", "| --- | ---: | ---: | ---: |"]
+    for r in rows:
+        if r["part"] == "build":
+            lines.append(f"| {r['system']} | {r['workers']} | {r['threads']} | "
+                         f"{r['seconds']:.1f} |")
+    lines += ["", "| search | ef | recall@10 | batch QPS | single-query p50 ms |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        if r["part"] == "scatter":
+            lines.append(f"| {r['system']} | {r['ef']} | {r['recall']:.4f} | {r['qps']:,.0f} | "
+                         f"{r['p50_ms']:.2f} |")
+    lines += ["", "| routing (4 shards) | probe | ef (smallest reaching the target) | recall@10 "
+              "| batch QPS | items per shard |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        if r["part"] == "route":
+            lines.append(f"| {r['route']} | {r['probe']} | {r['ef']} | {r['recall']:.4f} | "
+                         f"{r['qps']:,.0f} | {', '.join(f'{c:,}' for c in r['counts'])} |")
+    s = summary(result)
+    lines.append("")
+    if "batch_overhead" in s:
+        lines.append(f"- batched scatter-gather overhead at recall@10 >= {p['target_recall']} "
+                     f"(2 shards against one index of the same size): "
+                     f"{100 * s['batch_overhead']:+.1f}% (negative: the shards are faster); "
+                     f"single-query p50 ratio {s['single_query_p50_ratio']:.2f}x")
+    if "kmeans_probe" in s:
+        vs = (f"; its batch QPS {s['kmeans_qps_vs_hash']:.2f}x hash routing's at the target"
+              if "kmeans_qps_vs_hash" in s else "")
+        lines.append(f"- k-means routing: recall@10 {s['kmeans_recall']:.4f} at probe "
+                     f"{s['kmeans_probe']} of 4 (visits {s['kmeans_visited_ratio']:.2f} of the "
+                     f"shards){vs}")
+    lines += ["", f"Sizing for {ds['dim']}-dim vectors from the measured per-shard figures "
+              f"(bytes per vector and batch QPS at recall@10 >= {p['target_recall']} per "
+              f"storage at n = {ds['n_base']:,} on {meta['cpus']} cores; size exponent a = "
+              f"{_exponent(meta)}). Node: {NODE_RAM_GIB} GiB RAM, {NODE_CORES} cores.", "",
+              f"Formula: {FORMULA}.", "",
+              "| storage | N | RAM B/vector | disk B/vector (mmap) | RAM per node | shards = "
+              "nodes | expected batch QPS |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in sizing(result):
+        lines.append(f"| {r['storage']} | {r['N']:,} | {r['ram_bpv']:.0f} | {r['disk_bpv']:.0f} "
+                     f"| {r['node_bytes'] / (1 << 30):.0f} GiB | {r['shards']} | "
+                     f"{'below the target recall' if r['qps'] is None else format(r['qps'], ',.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _exponent(meta: dict[str, Any]) -> str:
+    sc = meta.get("size_scaling") or {}
+    if sc.get("exponent") is None:
+        return "not measured"
+    return (f"{sc['exponent']:.2f}, from {sc['qps_small']:,.0f} QPS at {sc['n_small']:,} rows to "
+            f"{meta['per_shard_qps']:,.0f} at {meta['dataset']['n_base']:,}")
