@@ -26,6 +26,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     exponent = (max(0.0, math.log(qps_small / best["qps"]) / math.log(n / n_small))
                 if best and qps_small else None)
     meta = {"suite": "distributed", "command": "python -m bench.distributed "
-            + " ".join(argv or []), "date": time.strftime("%Y-%m-%d"),
+            + " ".join(sys.argv[1:] if argv is None else argv), "date": time.strftime("%Y-%m-%d"),
             "commit": _commit(), "cpus": cores, "ray": ray.__version__,
             "platform": platform.platform(), "dataset": ds.describe(),
             "params": {"M": 16, "ef_construction": 200, "k": K, "shard_threads": shard_threads,
