@@ -124,6 +124,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for r in rows[-20:]:
         print(r, flush=True)
 
+    # 2b. the same comparison for exact (Flat) shards, whose work splits between shards: what
+    # scatter-gather itself costs, apart from the extra graph walks of HNSW shards
+    flat_single = bg.FlatIndex(dim, metric=ds.metric)
+    flat_single.add(x, ids)
+    qps_one, _ = _batch(lambda z: flat_single.search(z, K), q, args.repeats)
+    flat_path = build_sharded((ids, x), work / "flat", 2, index={"kind": "flat",
+                                                                 "metric": ds.metric})
+    with ShardedIndex.open(flat_path, threads=max(1, cores // 2)) as flat_sharded:
+        qps_two, found = _batch(lambda z: flat_sharded.search(z, K), q, args.repeats)
+    rows.append({"part": "flat", "qps_single": qps_one, "qps_2_shards": qps_two,
+                 "same_ids": bool(np.array_equal(found, flat_single.search(q, K).ids))})
+    print(rows[-1], flush=True)
+    del flat_single
+
     # 3. hash vs k-means at 4 shards
     ef_route = next((r["ef"] for r in rows if r["part"] == "scatter"
                      and r["system"] == "2 shards" and r["recall"] >= args.target_recall), 64)

@@ -31,6 +31,10 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     if one and two:
         out["batch_overhead"] = one["qps"] / two["qps"] - 1
         out["single_query_p50_ratio"] = two["p50_ms"] / one["p50_ms"]
+    flat = next((r for r in rows if r["part"] == "flat"), None)
+    if flat:
+        out["flat_overhead"] = flat["qps_single"] / flat["qps_2_shards"] - 1
+        out["flat_same_ids"] = flat["same_ids"]
     km = [r for r in rows if r["part"] == "route" and r["route"] == "kmeans"
           and r["recall"] >= target and r["probe"] < r["shards"]]
     if km:
@@ -99,6 +103,11 @@ def section(result: dict[str, Any]) -> str:
                      f"(2 shards against one index of the same size): "
                      f"{100 * s['batch_overhead']:+.1f}% (negative: the shards are faster); "
                      f"single-query p50 ratio {s['single_query_p50_ratio']:.2f}x")
+    if "flat_overhead" in s:
+        lines.append(f"- the same for exact (Flat) shards, whose work splits between shards: "
+                     f"{100 * s['flat_overhead']:+.1f}% (ids identical to the single Flat "
+                     f"index: {'yes' if s['flat_same_ids'] else 'no'}): the scatter-gather cost "
+                     "itself; the rest of the HNSW figure is each shard walking its own graph")
     if "kmeans_probe" in s:
         vs = (f"; its batch QPS {s['kmeans_qps_vs_hash']:.2f}x hash routing's at the target"
               if "kmeans_qps_vs_hash" in s else "")

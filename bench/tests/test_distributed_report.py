@@ -20,6 +20,7 @@ def _result(exponent: float | None) -> dict:
          "recall": 0.955, "counts": [1, 2, 3, 4]},
         {"part": "route", "route": "kmeans", "probe": 1, "shards": 4, "ef": 12, "qps": 1500.0,
          "recall": 0.80, "counts": [1, 2, 3, 4]},
+        {"part": "flat", "qps_single": 100.0, "qps_2_shards": 90.0, "same_ids": True},
         {"part": "shard", "storage": "float32", "n": 1000, "ram_bytes_per_vector": 1024.0,
          "disk_bytes_per_vector": 0.0, "qps": 1000.0},
         {"part": "shard", "storage": "binary", "n": 1000, "ram_bytes_per_vector": 128.0,
@@ -39,6 +40,7 @@ def test_overhead_is_at_equal_recall_and_kmeans_takes_the_smallest_probe():
     s = dr.summary(_result(0.3))
     assert math.isclose(s["batch_overhead"], 1000 / 800 - 1)  # ef 10 is below the target
     assert s["kmeans_probe"] == 2 and s["kmeans_visited_ratio"] == 0.5
+    assert math.isclose(s["flat_overhead"], 100 / 90 - 1) and s["flat_same_ids"]
 
 
 def test_sizing_uses_the_measured_exponent_and_each_storages_own_qps():
