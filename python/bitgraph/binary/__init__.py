@@ -2,7 +2,7 @@
 
 ``binarizer`` (RecurrentBinarizer), ``training`` (its fit), ``offsets`` and ``reference`` (the
 numpy reference of the codes and distances) make the codes; ``index`` (BinaryIndex) searches
-them, with ``rerank_store`` holding the float vectors of the re-rank.
+them, re-ranked with float vectors (``bitgraph._reranking``, shared with HNSWIndex).
 """
 from .binarizer import RecurrentBinarizer
 from .index import BinaryIndex

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import math
-import os
 from typing import Any
 
 import numpy as np
 
 from .. import state_checks
 from .._index_base import _VectorIndex
-from .._validation import check_choice, check_number
+from .._reranking import RERANK_SECTION, RERANKS, Reranking
+from .._validation import check_choice
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
-from ..hnsw import _validate_graph, check_graph_params, graph_state_dtypes, saved_graph_params
-from ..persistence import checked_path, register_index_kind
+from ..hnsw import (
+    _validate_graph,
+    check_graph_params,
+    graph_state_dtypes,
+    saved_graph_params,
+)
+from ..persistence import register_index_kind
 from .binarizer import RecurrentBinarizer
 from .offsets import MAX_OFFSET
-from .rerank_store import make_store
 
 GRAPHS = ("flat", "hnsw")
 DISTANCES = ("sdc", "hamming")
-RERANKS = ("memory", "mmap", None)
-_RERANK_SECTION = "rerank_vectors"
 _BINZ_PREFIX = "binz."
 
 
@@ -42,18 +43,8 @@ def _use_offsets(binarizer: RecurrentBinarizer, offsets: bool | None) -> bool:
     return bool(offsets)
 
 
-def _checked_dir(directory: Any) -> str | None:
-    """None, or an existing directory (where an unsaved rerank="mmap" index spills)."""
-    if directory is None:
-        return None
-    path = checked_path(directory, "rerank_dir")
-    if not os.path.isdir(path):
-        raise BitgraphValueError(f"rerank_dir must be an existing directory, got {path!r}")
-    return path
-
-
 @register_index_kind
-class BinaryIndex(_VectorIndex):
+class BinaryIndex(Reranking, _VectorIndex):
     """Approximate k-NN over the binary codes of a :class:`RecurrentBinarizer`.
 
     The codes (``binarizer.code_bytes`` per vector: 48 bytes for 1 bit per dimension at
@@ -107,14 +98,9 @@ class BinaryIndex(_VectorIndex):
         self._binarizer = binarizer
         self._graph = check_choice("graph", graph, GRAPHS)
         self._distance = check_choice("distance", distance, DISTANCES)
-        if rerank not in RERANKS:
-            raise BitgraphValueError(f"rerank must be 'memory', 'mmap' or None, got {rerank!r}")
-        self._rerank_kind = rerank
-        self._rerank_dir = _checked_dir(rerank_dir)
+        self._init_rerank(rerank, rerank_dir, binarizer.dim)
         self._M, self._ef_construction, self._seed = check_graph_params(M, ef_construction, seed)
         self._offsets = _use_offsets(binarizer, offsets)
-        self._rerank = (None if rerank is None
-                        else make_store(rerank, binarizer.dim, None, rerank_dir))
         super().__init__(binarizer.dim, metric=metric, storage="float32", backend=backend,
                          device=device)
 
@@ -137,10 +123,6 @@ class BinaryIndex(_VectorIndex):
     @property
     def distance(self) -> str:
         return self._distance
-
-    @property
-    def rerank(self) -> str | None:
-        return self._rerank_kind
 
     @property
     def storage(self) -> str:
@@ -167,22 +149,12 @@ class BinaryIndex(_VectorIndex):
     def nbytes(self) -> int:
         """Bytes in RAM: codes, graph, ids, attributes and in-memory re-rank vectors (memory
         mapped vectors excluded: see ``mapped_nbytes``)."""
-        extra = self._rerank.nbytes if self._rerank is not None else 0
-        return super().nbytes + extra
+        return super().nbytes + self._rerank_nbytes()
 
     @property
     def mapped_nbytes(self) -> int:
         """Bytes memory-mapped from files: a mapped index's arrays, re-rank vectors on disk."""
-        extra = self._rerank.mapped_nbytes if self._rerank is not None else 0
-        return super().mapped_nbytes + extra
-
-    def _reserve_extra(self, n: int) -> None:
-        if self._rerank is not None:
-            self._rerank.reserve(n)
-
-    def _shrink_extra(self) -> None:
-        if self._rerank is not None:
-            self._rerank.shrink()
+        return super().mapped_nbytes + self._rerank_mapped_nbytes()
 
     # --- cores ---------------------------------------------------------------------------------
     def _core_dim(self) -> int:
@@ -242,15 +214,8 @@ class BinaryIndex(_VectorIndex):
 
     def _core_add(self, arr: np.ndarray, ids: np.ndarray, threads: int, callback: Any) -> None:
         codes = self._encode(arr, threads)
-        first = int(self._core.n_slots)
-        if self._rerank is not None:
-            # Rows first: a search must never see a slot without its vector.
-            self._rerank.append(arr, first)
-        try:
-            self._core.add(codes, ids, threads, callback)
-        finally:
-            if self._rerank is not None:
-                self._rerank.truncate(int(self._core.n_slots))
+        self._add_rows_then(arr, int(self._core.n_slots),
+                            lambda: self._core.add(codes, ids, threads, callback))
 
     # --- search --------------------------------------------------------------------------------
     def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
@@ -294,13 +259,7 @@ class BinaryIndex(_VectorIndex):
         return False  # queries are encoded to codes first
 
     def _candidates(self, k: int, oversample: float | None) -> int:
-        # Checked even without re-rank: a wrong argument is wrong whatever the index.
-        factor = check_number("oversample", 4.0 if oversample is None else oversample, 1.0)
-        if self._rerank is None:
-            return k
-        # At most one candidate per slot: the caller clamps to the index size (1e12 * k must
-        # not allocate).
-        return max(k, int(min(math.ceil(factor * k), 2**62)))
+        return self._rerank_candidates(k, oversample, 4.0)
 
     def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
         return self._encode(q, threads)
@@ -311,13 +270,7 @@ class BinaryIndex(_VectorIndex):
         if self._rerank is None:
             raise BitgraphValueError(
                 "this BinaryIndex keeps only codes (rerank=None): it has no vectors to return")
-        return np.array(self._rerank.vectors[slots], dtype=np.float32)
-
-    def _rerank_request(self, q: np.ndarray, k: int) -> tuple[Any, ...] | None:
-        if self._rerank is None:
-            return None
-        # The core maps its candidates to slots and keeps the k closest by float distance.
-        return (q, self._rerank.vectors, k, self._core_metric)
+        return self._rerank_rows(slots)
 
     def _finish(self, ids: np.ndarray, dists: np.ndarray, k: int
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -331,10 +284,7 @@ class BinaryIndex(_VectorIndex):
         binz_meta, binz_arrays = self._binarizer.get_state()
         meta["binarizer"] = binz_meta
         arrays.update({_BINZ_PREFIX + k: v for k, v in binz_arrays.items()})
-        if self._rerank is not None:
-            arrays[_RERANK_SECTION] = self._rerank.vectors[: int(self._core.n_slots)]
-            if self._rerank.mapped:
-                meta["mapped_sections"] = [_RERANK_SECTION]
+        self._save_rerank(meta, arrays)
         return meta, arrays
 
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray],
@@ -347,26 +297,13 @@ class BinaryIndex(_VectorIndex):
             self._binarizer = RecurrentBinarizer.from_state(dict(meta["binarizer"]), binz_arrays)
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexFileError(f"index file has an invalid binarizer: {exc}") from exc
-        self._rerank_dir = None
         core_arrays = {k: v for k, v in arrays.items()
-                       if not k.startswith(_BINZ_PREFIX) and k != _RERANK_SECTION}
+                       if not k.startswith(_BINZ_PREFIX) and k != RERANK_SECTION}
         super()._restore(meta, core_arrays, backend, verify)
         if self._dim != self._binarizer.dim:
             raise IndexFileError(f"index file is inconsistent: dim {self._dim}, binarizer dim "
                                  f"{self._binarizer.dim}")
-        self._rerank = None
-        if self._rerank_kind is not None:
-            base = arrays.get(_RERANK_SECTION)
-            n = int(self._core.n_slots)
-            if base is None or base.ndim != 2 or base.shape != (n, self._dim) \
-                    or base.dtype != np.float32:
-                raise IndexFileError("index file's re-rank vectors are missing or inconsistent")
-            if verify:
-                try:
-                    state_checks.check_float_rows("re-rank vectors", base, self._metric)
-                except ValueError as exc:
-                    raise IndexFileError(f"index file is inconsistent: {exc}") from exc
-            self._rerank = make_store(self._rerank_kind, self._dim, base, None)
+        self._restore_rerank(arrays, verify)
 
     def _layout(self) -> dict[str, Any]:
         binz = self._binarizer

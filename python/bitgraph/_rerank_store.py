@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .._growth import grown_capacity
-from ..persistence import file_error, is_mapped
+from ._growth import grown_capacity
+from .persistence import file_error, is_mapped
 
 
 class MemoryVectors:

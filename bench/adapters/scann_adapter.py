@@ -1,0 +1,102 @@
+"""ScaNN peer: a partition tree, 4-bit anisotropic quantization (``score_ah(2, 0.2)``) scored
+with in-register lookup tables, then exact re-ordering with the float32 rows.
+
+Build (the configuration ann-benchmarks uses, scaled to n): ``num_leaves ~ 3 sqrt(n)`` (at
+most n / 20), ``num_leaves_to_search`` set per query, ``training_sample_size = n``; metric
+cosine -> ``"dot_product"`` on L2-normalised rows with spherical partitioning, l2 ->
+``"squared_l2"``; ``reorder(250)`` keeps the float32 rows for re-ordering.
+
+ef -> search breadth: ``leaves_to_search = min(ef, num_leaves)`` and
+``pre_reorder_num_neighbors = clip(2 * ef, 40, 250)``, so the suite's ef sweep walks ScaNN
+from few leaves and a short re-order to many leaves and the longest one.
+
+Threads: 1 thread -> ``search_batched`` (no thread pool of its own); more ->
+``search_batched_parallel`` (ScaNN's pool, all cores). Memory: the size of ``serialize``'s
+files (partitions, codes, the float32 rows kept for re-ordering).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from .base import BaseANN, as_f32, normalize_rows
+
+REORDER_MIN, REORDER_MAX = 40, 250
+
+
+class Scann(BaseANN):
+    family = "scann"
+    is_graph = True   # not a graph, but ef is its search breadth: the suite sweeps it
+    nbytes_method = "scann serialize files"
+
+    def __init__(self, metric: str, dim: int):
+        super().__init__(metric, dim)
+        import scann
+        self._scann = scann
+        self.searcher = None
+        self.num_leaves = 0
+        self.leaves = 1
+        self.reorder = REORDER_MIN
+
+    def version(self) -> str:
+        from importlib import metadata
+        return metadata.version("scann")
+
+    def describe(self) -> str:
+        return (f"ScaNN tree ({self.num_leaves} leaves) + AH 4-bit (score_ah(2, 0.2)) + "
+                "float32 re-order")
+
+    def params(self) -> dict:
+        return {"num_leaves": self.num_leaves, "score_ah": [2, 0.2],
+                "reorder": [REORDER_MIN, REORDER_MAX]}
+
+    def _prep(self, x: np.ndarray) -> np.ndarray:
+        return normalize_rows(x) if self.metric == "cosine" else as_f32(x)
+
+    def fit(self, X: np.ndarray) -> None:
+        X = self._prep(X)
+        n = len(X)
+        self.num_leaves = max(1, min(round(3 * math.sqrt(n)), n // 20 or 1))
+        distance = "dot_product" if self.metric == "cosine" else "squared_l2"
+        builder = self._scann.scann_ops_pybind.builder(X, 10, distance)
+        builder = builder.tree(num_leaves=self.num_leaves, num_leaves_to_search=1,
+                               training_sample_size=n,
+                               spherical=self.metric == "cosine")
+        builder = builder.score_ah(2, anisotropic_quantization_threshold=0.2)
+        self.searcher = builder.reorder(REORDER_MAX).build()
+
+    def set_query_arguments(self, ef):
+        super().set_query_arguments(ef)
+        ef = int(ef or 1)
+        self.leaves = max(1, min(ef, self.num_leaves))
+        self.reorder = int(min(max(2 * ef, REORDER_MIN), REORDER_MAX))
+
+    def batch_query(self, Q: np.ndarray, k: int) -> np.ndarray:
+        Q = self._prep(Q)
+        reorder = max(self.reorder, k)
+        if self.threads > 1:
+            ids, _ = self.searcher.search_batched_parallel(
+                Q, final_num_neighbors=k, pre_reorder_num_neighbors=reorder,
+                leaves_to_search=self.leaves)
+        else:
+            ids, _ = self.searcher.search_batched(
+                Q, final_num_neighbors=k, pre_reorder_num_neighbors=reorder,
+                leaves_to_search=self.leaves)
+        return np.asarray(ids, dtype=np.int64)
+
+    def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        ids, _ = self.searcher.search(self._prep(q.reshape(-1)), final_num_neighbors=k,
+                                      pre_reorder_num_neighbors=max(self.reorder, k),
+                                      leaves_to_search=self.leaves)
+        return np.asarray(ids, dtype=np.int64)
+
+    def nbytes(self) -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.searcher.serialize(tmp)
+            return sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
+
+    def close(self) -> None:
+        self.searcher = None
