@@ -103,10 +103,16 @@ def _beam_search_kernel():
     @numba.njit(cache=True)
     def search(indptr, indices, base, q, start, ef, k, is_l2, visited, stamp):
         def dist(i):
+            acc = 0.0
+            row = base[i]
             if is_l2:
-                d = base[i] - q
-                return np.dot(d, d)
-            return 1.0 - np.dot(base[i], q)
+                for j in range(row.shape[0]):
+                    t = row[j] - q[j]
+                    acc += t * t
+                return acc
+            for j in range(row.shape[0]):
+                acc += row[j] * q[j]
+            return 1.0 - acc
 
         res_d = np.full(ef, np.inf)   # the ef best so far, sorted
         res_i = np.full(ef, -1, np.int64)

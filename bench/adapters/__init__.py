@@ -20,6 +20,8 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "bitgraph-f32": ("bitgraph_adapter", "BitgraphHNSW"),
     "bitgraph-f16": ("bitgraph_adapter", "BitgraphHNSWF16"),
     "bitgraph-i8": ("bitgraph_adapter", "BitgraphHNSWI8"),
+    "bitgraph-i8r": ("bitgraph_adapter", "BitgraphHNSWI8Rerank"),
+    "bitgraph-i8rm": ("bitgraph_adapter", "BitgraphHNSWI8RerankMmap"),
     "bitgraph-flat": ("bitgraph_adapter", "BitgraphFlat"),
     "bitgraph-numba-f32": ("bitgraph_adapter", "BitgraphNumbaHNSW"),
     "bitgraph-bin4": ("bitgraph_adapter", "BitgraphBinaryHNSW"),

@@ -56,12 +56,14 @@ class BitgraphHNSW(_BitgraphBase):
     backend bitgraph picks (``backend = None``) or a forced one."""
 
     storage = "float32"
+    rerank: str | None = None
     backend: str | None = None
 
     @property
     def name(self) -> str:
         suffix = {"float32": "f32", "float16": "f16", "int8": "i8"}.get(self.storage,
                                                                         self.storage)
+        suffix += {"memory": "r", "mmap": "rm"}.get(self.rerank or "", "")
         prefix = f"bitgraph-{self.backend}" if self.backend else "bitgraph"
         return f"{prefix}-{suffix}"
 
@@ -72,16 +74,21 @@ class BitgraphHNSW(_BitgraphBase):
                 "float16": "vectors stored as float16 (half the memory of float32)",
                 "int8": "vectors stored as int8 (a quarter of float32)"}[self.storage]
         backend = f", {self.backend} backend" if self.backend else ""
-        return f"bitgraph HNSWIndex, {what}{backend}"
+        rerank = {"memory": ", the best 2k of the walk re-ranked with float32 vectors in RAM",
+                  "mmap": ", the best 2k of the walk re-ranked with float32 vectors memory-mapped"
+                  }.get(self.rerank or "", "")
+        return f"bitgraph HNSWIndex, {what}{rerank}{backend}"
 
     def params(self) -> dict:
         extra = {"backend": self.backend} if self.backend else {}
+        if self.rerank:
+            extra["rerank"] = self.rerank
         return {**super().params(), "storage": self.storage, **extra}
 
     def _make_index(self):
         return self._bg.HNSWIndex(self.dim, metric=self.metric, M=self.M,
                                   ef_construction=self.ef_construction, storage=self.storage,
-                                  backend=self.backend)
+                                  rerank=self.rerank, backend=self.backend)
 
 
 class BitgraphHNSWF16(BitgraphHNSW):
@@ -90,6 +97,20 @@ class BitgraphHNSWF16(BitgraphHNSW):
 
 class BitgraphHNSWI8(BitgraphHNSW):
     storage = "int8"
+
+
+class BitgraphHNSWI8Rerank(BitgraphHNSW):
+    """int8 walk, float32 re-rank of its best 2k (vectors in RAM)."""
+
+    storage = "int8"
+    rerank = "memory"
+
+
+class BitgraphHNSWI8RerankMmap(BitgraphHNSW):
+    """int8 walk, float32 re-rank of its best 2k (vectors memory-mapped)."""
+
+    storage = "int8"
+    rerank = "mmap"
 
 
 class BitgraphNumbaHNSW(BitgraphHNSW):
