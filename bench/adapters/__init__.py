@@ -16,6 +16,7 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "usearch-cos": ("usearch_adapter", "UsearchCos"),
     "faiss-flat": ("faiss_adapter", "FaissFlat"),
     "scann": ("scann_adapter", "Scann"),
+    "scann-r4": ("scann_adapter", "ScannLongReorder"),
     "vsag": ("vsag_adapter", "Vsag"),
     "bitgraph-f32": ("bitgraph_adapter", "BitgraphHNSW"),
     "bitgraph-f16": ("bitgraph_adapter", "BitgraphHNSWF16"),
@@ -30,8 +31,8 @@ ADAPTERS: dict[str, tuple[str, str]] = {
 # what "--libs all" means; opt-in: bitgraph-i8 (int8 storage is not a like-for-like
 # comparison), bitgraph-numba-f32 (our fallback backend, not a peer) and usearch-cos (a slower configuration of a peer already in the list)
 DEFAULT_LIBS = ["bitgraph-f32", "bitgraph-f16", "bitgraph-bin4", "bitgraph-flat",
-                "faiss-hnsw", "hnswlib", "usearch", "scann", "vsag", "faiss-flat"]
-PEER_LIBS = ["faiss-hnsw", "hnswlib", "usearch", "scann", "vsag", "faiss-flat"]
+                "faiss-hnsw", "hnswlib", "usearch", "scann", "scann-r4", "vsag", "faiss-flat"]
+PEER_LIBS = ["faiss-hnsw", "hnswlib", "usearch", "scann", "scann-r4", "vsag", "faiss-flat"]
 
 
 def adapter_class(name: str) -> type[BaseANN]:
