@@ -58,12 +58,19 @@ class Reranking:
         """Where the float32 re-rank vectors live: "memory", "mmap" or None (none kept)."""
         return self._rerank_kind
 
-    # --- memory ----------------------------------------------------------------------------------
-    def _rerank_nbytes(self) -> int:
-        return self._rerank.nbytes if self._rerank is not None else 0
+    # --- memory (the mixin precedes _VectorIndex: super() is the index's own account) -----------
+    @property
+    def nbytes(self) -> int:
+        """Bytes in RAM: rows or codes, graph, ids, attributes and in-memory re-rank vectors
+        (memory-mapped ones excluded: see ``mapped_nbytes``)."""
+        extra = self._rerank.nbytes if self._rerank is not None else 0
+        return super().nbytes + extra  # type: ignore[misc]
 
-    def _rerank_mapped_nbytes(self) -> int:
-        return self._rerank.mapped_nbytes if self._rerank is not None else 0
+    @property
+    def mapped_nbytes(self) -> int:
+        """Bytes memory-mapped from files: a mapped index's arrays, re-rank vectors on disk."""
+        extra = self._rerank.mapped_nbytes if self._rerank is not None else 0
+        return super().mapped_nbytes + extra  # type: ignore[misc]
 
     def _reserve_extra(self, n: int) -> None:
         if self._rerank is not None:

@@ -67,17 +67,6 @@ class HNSWIndex(Reranking, _VectorIndex):
         """Search breadth used while building."""
         return self._ef_construction
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes in RAM: rows, graph, ids, attributes and in-memory re-rank vectors (memory
-        mapped ones excluded: see ``mapped_nbytes``)."""
-        return super().nbytes + self._rerank_nbytes()
-
-    @property
-    def mapped_nbytes(self) -> int:
-        """Bytes memory-mapped from files: a mapped index's arrays, re-rank vectors on disk."""
-        return super().mapped_nbytes + self._rerank_mapped_nbytes()
-
     def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
                oversample: float | None = None, filter: Any = None,
                threads: int | None = None) -> Any:

@@ -145,17 +145,6 @@ class BinaryIndex(Reranking, _VectorIndex):
         with self._write_lock:
             return np.array(self._core.get_state()["vectors"][:, : self.code_bytes])
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes in RAM: codes, graph, ids, attributes and in-memory re-rank vectors (memory
-        mapped vectors excluded: see ``mapped_nbytes``)."""
-        return super().nbytes + self._rerank_nbytes()
-
-    @property
-    def mapped_nbytes(self) -> int:
-        """Bytes memory-mapped from files: a mapped index's arrays, re-rank vectors on disk."""
-        return super().mapped_nbytes + self._rerank_mapped_nbytes()
-
     # --- cores ---------------------------------------------------------------------------------
     def _core_dim(self) -> int:
         # binary cores take the code's bits per plane (and planes, offsets): the real layout
