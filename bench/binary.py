@@ -84,15 +84,17 @@ def have_binary() -> tuple[bool, str]:
 
 def default_quality_grid(dim: int, kinds=("fixed", "learned")) -> list[dict]:
     """(loops, code_dim, learned, distances): 1/2/4 bits per dim at m = dim, fixed and learned,
-    plus 1-plane Hamming with the same total bits as the 2- and 4-plane codes."""
+    plus 1-plane codes with the same total bits as the 2- and 4-plane codes; the asymmetric
+    distance (4-bit queries) beside the symmetric ones on each."""
     grid = []
     for learned in [k == "learned" for k in kinds]:
-        for loops in (1, 2, 4):
+        for loops in (1, 2, 4):  # RecurrentBinarizer(dim, bits=loops): planes of dim bits
             grid.append({"loops": loops, "code_dim": dim, "learned": learned,
-                         "distances": ["sdc"] if loops == 1 else ["sdc", "hamming"]})
+                         "distances": (["asymmetric", "sdc"] if loops == 1
+                                       else ["asymmetric", "sdc", "hamming"])})
         for mult in (2, 4):
             grid.append({"loops": 1, "code_dim": mult * dim, "learned": learned,
-                         "distances": ["hamming"]})
+                         "distances": ["asymmetric", "hamming"]})
         # the same bits as more planes of fewer dimensions: finer levels per code dimension
         # for data of low intrinsic dimension (1 bit/dim: 6 x dim/6, 4 x dim/4; 2 bits/dim:
         # 4 x dim/2, 6 x dim/3, 8 x dim/4)

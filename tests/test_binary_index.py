@@ -147,7 +147,7 @@ def test_save_load_round_trip(binarizers, data, backend, tmp_path, graph, rerank
     for mmap in (False, True):
         loaded = bg.load(path, mmap=mmap, backend=backend)
         assert isinstance(loaded, bg.BinaryIndex)
-        assert (loaded.graph, loaded.distance, loaded.rerank) == (graph, "sdc", rerank)
+        assert (loaded.graph, loaded.distance, loaded.rerank) == (graph, "asymmetric", rerank)
         after = loaded.search(data[1], 10)
         np.testing.assert_array_equal(after.ids, before.ids)
         np.testing.assert_array_equal(after.distances, before.distances)
@@ -262,7 +262,8 @@ def test_repr_and_properties(binarizers, data):
     idx = make(binarizers, data, graph="hnsw", rerank=None, M=12)
     text = repr(idx)
     assert "BinaryIndex" in text and "hnsw" in text and "bits_per_dim=2" in text
-    assert idx.binarizer is binarizers[2] and idx.rerank is None and idx.distance == "sdc"
+    # asymmetric is the default for a binarizer fitted with a query grid
+    assert idx.binarizer is binarizers[2] and idx.rerank is None and idx.distance == "asymmetric"
 
 
 def test_query_binarizer_searches_codes_of_an_older_model(data):
@@ -290,7 +291,7 @@ def test_offsets_with_many_planes(data, backend, graph):
     """6 one-word planes: the popcount kernels (no fast-scan) plus offsets, exact."""
     base, queries = data[0], data[1]
     binz = RecurrentBinarizer(DIM, loops=6, code_dim=64, learned=False, seed=1).fit(base)
-    idx = bg.BinaryIndex(binz, graph=graph, rerank=None, backend=backend)
+    idx = bg.BinaryIndex(binz, graph=graph, rerank=None, backend=backend, distance="sdc")
     idx.add(base, threads=1)
     assert idx.offsets
     res = idx.search(queries, 5, ef=300)
@@ -313,9 +314,9 @@ def test_offsets_choice_and_persistence(binarizers, data, tmp_path):
     with pytest.raises(bg.BitgraphTypeError):
         bg.BinaryIndex(binarizers[2], offsets="yes")
     long_code = RecurrentBinarizer(DIM, loops=8, code_dim=192, learned=False).fit(data[0])
-    assert not bg.BinaryIndex(long_code).offsets                   # SDC values too large
+    assert not bg.BinaryIndex(long_code, distance="sdc").offsets   # SDC values too large
     with pytest.raises(bg.BitgraphValueError, match="2\\^23"):
-        bg.BinaryIndex(long_code, offsets=True)
+        bg.BinaryIndex(long_code, offsets=True, distance="sdc")
     for offsets in (False, True):
         idx = make(binarizers, data, graph="hnsw", rerank=None, offsets=offsets)
         before = idx.search(data[1], 10)

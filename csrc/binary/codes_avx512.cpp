@@ -92,6 +92,51 @@ inline __m512i sdc_two_words(const uint8_t* q, const uint8_t* d, const CodeLayou
   return acc;
 }
 
+// Asymmetric: each code plane t is loaded once and compared with the query's B bit planes of
+// u_t; per-bit sums share a weight, so the weights cost B shifts per row.
+inline __m512i asymmetric_lanes(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
+  const size_t P = layout.planes, W = layout.words, B = layout.query_bits;
+  const size_t pb = 8 * W;
+  __m512i acc[8];
+  for (size_t i = 0; i < B; ++i) acc[i] = _mm512_setzero_si512();
+  for (size_t t = 0; t < P; ++t)
+    for (size_t c = 0; c < W; c += 8) {
+      const __mmask8 m = tail_mask(W - c);
+      const __m512i dv = _mm512_maskz_loadu_epi64(m, d + t * pb + 8 * c);
+      for (size_t i = 0; i < B; ++i)
+        acc[i] = _mm512_add_epi64(acc[i], _mm512_popcnt_epi64(_mm512_xor_si512(
+            _mm512_maskz_loadu_epi64(m, q + (t * B + i) * pb + 8 * c), dv)));
+    }
+  __m512i total = acc[B - 1];
+  for (size_t i = 0; i + 1 < B; ++i)
+    total = _mm512_add_epi64(total, _mm512_slli_epi64(acc[i], unsigned(B - 1 - i)));
+  return total;
+}
+
+// The common asymmetric shape, B = 4 query bits, unrolled at compile time.
+template <size_t PLANES>
+inline __m512i asymmetric4_lanes(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
+  const size_t W = layout.words;
+  const size_t pb = 8 * W;
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t t = 0; t < PLANES; ++t)
+    for (size_t c = 0; c < W; c += 8) {
+      const __mmask8 m = tail_mask(W - c);
+      const __m512i dv = _mm512_maskz_loadu_epi64(m, d + t * pb + 8 * c);
+      const uint8_t* qt = q + 4 * t * pb + 8 * c;
+      a0 = _mm512_add_epi64(a0, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_maskz_loadu_epi64(m, qt), dv)));
+      a1 = _mm512_add_epi64(a1, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_maskz_loadu_epi64(m, qt + pb), dv)));
+      a2 = _mm512_add_epi64(a2, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_maskz_loadu_epi64(m, qt + 2 * pb), dv)));
+      a3 = _mm512_add_epi64(a3, _mm512_popcnt_epi64(_mm512_xor_si512(
+                                    _mm512_maskz_loadu_epi64(m, qt + 3 * pb), dv)));
+    }
+  return _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(a0, 3), _mm512_slli_epi64(a1, 2)),
+                          _mm512_add_epi64(_mm512_slli_epi64(a2, 1), a3));
+}
+
 inline __m512i hamming_lanes(const uint8_t* q, const uint8_t* d, const CodeLayout& layout) {
   const size_t W = layout.planes * layout.words;
   __m512i acc = _mm512_setzero_si512();
@@ -169,6 +214,11 @@ constexpr CodeKernels kernels_of() {
 // Plane counts specialised at compile time (the loops over plane pairs unroll).
 CodeKernels select(CodeDistance distance, const CodeLayout& layout) {
   if (distance == CodeDistance::kHamming) return kernels_of<hamming_lanes>();
+  if (distance == CodeDistance::kAsymmetric) {
+    if (layout.query_bits == 4 && layout.planes == 1) return kernels_of<asymmetric4_lanes<1>>();
+    if (layout.query_bits == 4 && layout.planes == 2) return kernels_of<asymmetric4_lanes<2>>();
+    return kernels_of<asymmetric_lanes>();
+  }
   if (layout.words == 1 && layout.planes > 1) return kernels_of<sdc_one_word>();
   if (layout.words == 2 && layout.planes > 2) return kernels_of<sdc_two_words>();
   switch (layout.planes) {

@@ -434,6 +434,12 @@ CArray<typename Index::Query> query_matrix(const Index& ix, const py::handle& ob
   return as_matrix<typename Index::Query>(obj, ix.query_width(), what);
 }
 
+// Rows to add (float32 vectors, or code rows: narrower than asymmetric queries).
+template <class Index>
+CArray<typename Index::Query> add_matrix(const Index& ix, const py::handle& obj) {
+  return as_matrix<typename Index::Query>(obj, ix.add_width(), "vectors");
+}
+
 template <class Index>
 py::tuple search(const Index& ix, const py::object& queries, size_t k, size_t ef,
                  size_t threads, const py::object& allowed) {

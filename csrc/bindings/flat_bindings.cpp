@@ -32,7 +32,7 @@ void bind_flat(py::module_& m) {
             (void)threads;
             (void)callback;  // an exact index adds in one pass: nothing to report
             return self.visit([&](auto& ix) {
-              auto v = query_matrix<std::decay_t<decltype(ix)>>(ix, vectors, "vectors");
+              auto v = add_matrix<std::decay_t<decltype(ix)>>(ix, vectors);
               auto l = as_vector<int64_t>(labels, "labels");
               require(l.shape(0) == v.shape(0), "one label per vector is required");
               py::gil_scoped_release nogil;

@@ -34,7 +34,7 @@ void bind_hnsw(py::module_& m) {
           [](HnswCore& self, const py::object& vectors, const py::object& labels, size_t threads,
              const py::object& callback) {
             return self.visit([&](auto& ix) {
-              auto v = query_matrix<std::decay_t<decltype(ix)>>(ix, vectors, "vectors");
+              auto v = add_matrix<std::decay_t<decltype(ix)>>(ix, vectors);
               auto l = as_vector<int64_t>(labels, "labels");
               require(l.shape(0) == v.shape(0), "one label per vector is required");
               ProgressFn progress = progress_fn(callback);

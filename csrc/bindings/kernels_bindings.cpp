@@ -69,18 +69,24 @@ void bind_kernels(py::module_& m) {
       [](const py::object& query, const py::object& codes, size_t planes,
          const std::string& distance, const std::string& level) {
         auto q = as_vector<uint8_t>(query, "query");
-        const size_t rb = size_t(q.shape(0));
-        require(planes >= 1 && planes <= 8 && rb % (8 * planes) == 0 && rb > 0,
+        require(distance == "sdc" || distance == "hamming" || distance == "asymmetric",
+                "distance must be 'sdc', 'hamming' or 'asymmetric'");
+        // An asymmetric query holds kAsymmetricQueryBits planes per code plane.
+        const size_t bits = distance == "asymmetric" ? kAsymmetricQueryBits : 0;
+        const size_t rb = size_t(q.shape(0)) / (bits ? bits : 1);
+        require(planes >= 1 && planes <= 8 && rb % (8 * planes) == 0 && rb > 0 &&
+                    rb * (bits ? bits : 1) == size_t(q.shape(0)),
                 "a code row must hold 1 to 8 planes of whole uint64 words");
-        require(distance == "sdc" || distance == "hamming", "distance must be 'sdc' or 'hamming'");
         auto c = as_matrix<uint8_t>(codes, rb, "codes");
         const size_t n = c.shape(0);
         const CodeKernelTable& table =
             level.empty() ? active_code_kernels() : code_kernels_for_level(level.c_str());
-        const CodeLayout layout{planes, rb / (8 * planes)};
+        const CodeLayout layout{planes, rb / (8 * planes), false, bits};
         require(layout.exact_in_float(), "binary code too long for exact float32 distances");
         const CodeKernels k = table.select(
-            distance == "sdc" ? CodeDistance::kSdc : CodeDistance::kHamming, layout);
+            distance == "sdc" ? CodeDistance::kSdc
+                              : bits ? CodeDistance::kAsymmetric : CodeDistance::kHamming,
+            layout);
         py::array_t<float> out{py::ssize_t(n)};
         {
           py::gil_scoped_release nogil;

@@ -7,8 +7,9 @@ Metric parse_metric(const std::string& name) {
   if (name == "ip") return Metric::kInnerProduct;
   if (name == "sdc") return Metric::kSdc;
   if (name == "hamming") return Metric::kHamming;
-  throw ValueError("metric must be 'l2', 'ip', 'sdc' or 'hamming' in the core, got '" + name +
-                   "'");
+  if (name == "asymmetric") return Metric::kAsymmetric;
+  throw ValueError("metric must be 'l2', 'ip', 'sdc', 'hamming' or 'asymmetric' in the core, "
+                   "got '" + name + "'");
 }
 
 StorageKind parse_storage(const std::string& name) {
@@ -25,6 +26,7 @@ const char* metric_name(Metric m) {
     case Metric::kL2: return "l2";
     case Metric::kInnerProduct: return "ip";
     case Metric::kSdc: return "sdc";
+    case Metric::kAsymmetric: return "asymmetric";
     default: return "hamming";
   }
 }

@@ -9,8 +9,9 @@ namespace bitgraph {
 
 // Metrics the core computes. "cosine" never reaches the core: the Python layer normalises
 // vectors once at add time and searches with kInnerProduct.
-// kSdc / kHamming compare binary codes (storage kBinary only; binary/binary_kernels.hpp).
-enum class Metric : int { kL2 = 0, kInnerProduct = 1, kSdc = 2, kHamming = 3 };
+// kSdc / kHamming / kAsymmetric compare binary codes (storage kBinary only;
+// binary/binary_kernels.hpp): kAsymmetric scores a finer (multi-bit) query against the codes.
+enum class Metric : int { kL2 = 0, kInnerProduct = 1, kSdc = 2, kHamming = 3, kAsymmetric = 4 };
 
 // Row encodings of the vector storage (see docs/backend-contract.md for the byte layout).
 // kBinary rows are packed binary codes (storage/code_store.hpp: CodeStore with its CodeLayout);

@@ -29,6 +29,8 @@ struct FastscanBlocks {
       // Hamming compares plane t with plane t only: that is one-plane SDC over the whole row.
       planes = 1;
       code_dim = 64 * layout.words * layout.planes;
+    } else if (layout.query_bits) {
+      return;  // asymmetric: the popcount kernels scan (no lookup-table kernel for it yet)
     } else if (layout.planes <= 4) {
       planes = layout.planes;
       code_dim = 64 * layout.words;

@@ -22,7 +22,7 @@ size_t FlatIndexT<Store>::add(const Query* vectors, const int64_t* labels, size_
   store_.resize(first + n);
   std::vector<int64_t> replaced(n);
   append_labels(labels, n, replaced.data());
-  for (size_t i = 0; i < n; ++i) store_.set(first + i, vectors + i * store_.query_width());
+  for (size_t i = 0; i < n; ++i) store_.set(first + i, vectors + i * store_.add_width());
   if constexpr (Store::kCodes) blocks_.repack(store_, first, first + n);
   n_slots_ = first + n;
   return n;

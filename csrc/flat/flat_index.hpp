@@ -32,6 +32,7 @@ class FlatIndexT : public SlotIndex {
     run_search(*this, request, out);
   }
   size_t query_width() const { return store_.query_width(); }
+  size_t add_width() const { return store_.add_width(); }
   // The graph index's signature (ef unused), for the bindings' shared search entry.
   void search(const Query* queries, size_t nq, size_t k, size_t /*ef*/, size_t threads,
               const SlotFilter* filter, int64_t* out_labels, float* out_dists) const {

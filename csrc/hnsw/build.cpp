@@ -76,7 +76,7 @@ size_t HnswIndexT<Store>::add(const Query* vectors, const int64_t* labels, size_
         n, threads, 1,
         [&](size_t i, size_t tid) {
           uint32_t slot = uint32_t(first + i);
-          store_.set(slot, vectors + i * store_.query_width());
+          store_.set(slot, vectors + i * store_.add_width());
           insert(slot, scratch[tid]);
           finished[i] = 1;
         },

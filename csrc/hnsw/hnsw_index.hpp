@@ -54,6 +54,7 @@ class HnswIndexT : public SlotIndex {
   }
   // Values per query row (run_search gathers rows of this width).
   size_t query_width() const { return store_.query_width(); }
+  size_t add_width() const { return store_.add_width(); }
   // Unfiltered k-NN of each query (rows of k, padded with -1/+inf).
   void search_rows(const Query* queries, size_t nq, size_t k, size_t ef, size_t threads,
                    int64_t* out_labels, float* out_dists) const {

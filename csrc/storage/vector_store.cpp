@@ -87,10 +87,12 @@ namespace {
 
 // The row width of a float store, after refusing a code metric or binary storage.
 size_t float_row_bytes(size_t dim, Metric metric, StorageKind kind) {
-  if (kind == StorageKind::kBinary || metric == Metric::kSdc || metric == Metric::kHamming)
+  if (kind == StorageKind::kBinary || metric == Metric::kSdc || metric == Metric::kHamming ||
+      metric == Metric::kAsymmetric)
     throw ValueError(std::string("metric '") + metric_name(metric) +
                      "' does not apply to storage '" + storage_name(kind) +
-                     "' (binary storage takes 'sdc' or 'hamming', float storage 'l2' or 'ip')");
+                     "' (binary storage takes 'sdc', 'hamming' or 'asymmetric', float storage "
+                     "'l2' or 'ip')");
   return row_bytes_for(kind, dim);
 }
 
@@ -108,12 +110,27 @@ const float* RowStore::as_query(size_t slot, std::vector<float>& scratch) const 
   return scratch.data();
 }
 
+namespace {
+
+CodeLayout layout_for(CodeLayout layout, Metric metric) {
+  layout.query_bits = metric == Metric::kAsymmetric ? kAsymmetricQueryBits : 0;
+  return layout;
+}
+
+CodeDistance code_distance_of(Metric metric) {
+  if (metric == Metric::kSdc) return CodeDistance::kSdc;
+  if (metric == Metric::kHamming) return CodeDistance::kHamming;
+  return CodeDistance::kAsymmetric;
+}
+
+}  // namespace
+
 CodeStore::CodeStore(const CodeLayout& layout, Metric metric)
-    : StoreRows(layout.row_bytes()), metric_(metric), layout_(layout) {
-  if (metric != Metric::kSdc && metric != Metric::kHamming)
+    : StoreRows(layout.row_bytes()), metric_(metric), layout_(layout_for(layout, metric)) {
+  if (metric != Metric::kSdc && metric != Metric::kHamming && metric != Metric::kAsymmetric)
     throw ValueError(std::string("metric '") + metric_name(metric) +
-                     "' does not apply to storage 'binary' (binary storage takes 'sdc' or "
-                     "'hamming', float storage 'l2' or 'ip')");
+                     "' does not apply to storage 'binary' (binary storage takes 'sdc', "
+                     "'hamming' or 'asymmetric', float storage 'l2' or 'ip')");
   if (layout.planes < 1 || layout.planes > 8 || layout.words < 1)
     throw ValueError("binary storage needs 1 to 8 planes of at least one uint64 word (planes " +
                      std::to_string(layout.planes) + ", words " + std::to_string(layout.words) +
@@ -122,8 +139,7 @@ CodeStore::CodeStore(const CodeLayout& layout, Metric metric)
     throw ValueError("binary code too long for exact distances: " +
                      std::to_string(layout.planes) + " planes of " +
                      std::to_string(64 * layout.words) + " bits");
-  codes_ = code_kernels_for(
-      metric == Metric::kSdc ? CodeDistance::kSdc : CodeDistance::kHamming, layout);
+  codes_ = code_kernels_for(code_distance_of(metric), layout_);
 }
 
 }  // namespace bitgraph

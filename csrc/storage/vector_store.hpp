@@ -28,6 +28,7 @@ class RowStore : public StoreRows {
   size_t dim() const { return dim_; }
   // Query values per row (the stride of a batch of queries).
   size_t query_width() const { return dim_; }
+  size_t add_width() const { return dim_; }  // values per added vector
   StorageKind kind() const { return kind_; }
   Metric metric() const { return metric_; }
 

@@ -140,8 +140,8 @@ class FlatCore(SlotCore):
             else:
                 run_parallel(flat_filtered_parallel, t, q, int(k), *args, t, out[0], out[1])
 
-        return grouped_search(search_group, self._rows_in(queries), k, allowed, counts, offsets,
-                              self.dim)
+        rows = self._rows_in(queries)  # asymmetric query rows are wider than stored rows
+        return grouped_search(search_group, rows, k, allowed, counts, offsets, rows.shape[1])
 
     @property
     def nbytes(self):

@@ -239,8 +239,8 @@ class HNSWCore(SlotCore):
             finally:
                 self._visited.release((tags, epochs))
 
-        return grouped_search(search_group, self._rows_in(queries), k, allowed, counts, offsets,
-                              self.dim)
+        rows = self._rows_in(queries)  # asymmetric query rows are wider than stored rows
+        return grouped_search(search_group, rows, k, allowed, counts, offsets, rows.shape[1])
 
     # ---- state --------------------------------------------------------------------------------
 

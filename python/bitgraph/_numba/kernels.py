@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from .bits import f32_as_u32 as _f32_as_u32, u32_as_f32 as _u32_as_f32
-from .codes import CODE_METRIC_BASE, code_distance, code_metric
+from .codes import CODE_DISTANCES, QUERY_BITS, code_distance, code_metric
 
 # Codes used by every jitted function of this package. BIN rows are binary codes: their
 # metric code (codes.code_metric) carries the distance kind and the plane count.
@@ -38,8 +38,9 @@ def storage_code(storage):
 
 
 def metric_code(metric, planes=1):
-    """Integer code of a metric name ("l2", "ip"; "sdc", "hamming" with binary storage)."""
-    if metric in ("sdc", "hamming"):
+    """Integer code of a metric name ("l2", "ip"; "sdc", "hamming", "asymmetric" with binary
+    storage)."""
+    if metric in CODE_DISTANCES:
         return code_metric(metric, planes)
     return METRIC_CODES[metric]
 
@@ -58,9 +59,10 @@ def core_units(dim, storage, planes=1, offsets=False):
 def check_storage_metric(storage, metric, dim=None, planes=1):
     """Binary storage takes a code distance and whole uint64 words per plane, float storage a
     float metric (the native core's checks)."""
-    if (storage == "binary") != (metric in ("sdc", "hamming")):
+    if (storage == "binary") != (metric in CODE_DISTANCES):
         raise ValueError(f"metric {metric!r} does not apply to storage {storage!r} (binary "
-                         "storage takes 'sdc' or 'hamming', float storage 'l2' or 'ip')")
+                         "storage takes 'sdc', 'hamming' or 'asymmetric', float storage 'l2' "
+                         "or 'ip')")
     if storage == "binary" and dim is not None:
         planes = int(planes)
         offsets = int(dim) % 2  # an odd lane count: one offset lane after the code
@@ -70,7 +72,9 @@ def check_storage_metric(storage, metric, dim=None, planes=1):
                              "words per plane, plus optionally one offset unit "
                              f"(dim {dim}, planes {planes})")
         words = units // (2 * planes)
-        if 64 * words * (2 ** planes - 1) ** 2 >= 2 ** (23 if offsets else 24):
+        largest = (64 * words * planes * (2 ** QUERY_BITS - 1) if metric == "asymmetric"
+                   else 64 * words * (2 ** planes - 1) ** 2)
+        if largest >= 2 ** (23 if offsets else 24):
             raise ValueError(f"binary code too long for exact distances: {planes} planes of "
                              f"{64 * words} bits")
 

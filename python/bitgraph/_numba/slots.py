@@ -14,6 +14,7 @@ import numpy as np
 
 from .filtered import evaluate_filter as evaluate_program
 from .._growth import grown_capacity
+from .codes import query_lanes
 from .kernels import row_bytes_for, row_views
 from .query import query as _query
 
@@ -48,7 +49,10 @@ class SlotCore:
             x = np.asarray(x)
             if x.dtype != np.uint8:
                 raise ValueError(f"{what} of a binary core must be uint8 code rows, got {x.dtype}")
-            return np.ascontiguousarray(x).reshape(-1, self.row_bytes)
+            # Added rows are code rows; asymmetric queries are wider (codes.query_lanes).
+            width = (self.row_bytes if what == "vectors"
+                     else 4 * query_lanes(self.row_bytes // 4, self._spec[2]))
+            return np.ascontiguousarray(x).reshape(-1, width)
         return np.ascontiguousarray(x, dtype=np.float32).reshape(-1, self.dim)
 
     def _rows_in(self, x, what="queries"):

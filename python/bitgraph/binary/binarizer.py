@@ -32,6 +32,25 @@ MAX_MODEL_BYTES = 2 << 30
 MAX_FIT_BYTES = 4 << 30
 FIT_ROWS = 50_000  # a fit works on at most this many sample rows (training.py subsamples)
 OFFSET_PAIRS = offsets_mod.PAIRS  # pairs the code offsets are fitted on
+# The asymmetric query grid: 2^B levels spanning +-QUERY_CLIP standard deviations of the query
+# values (bench/one_bit_probe.py: recall after re-rank is flat from 2.5 to 5 at 4 bits).
+QUERY_CLIP = 3.0
+MAX_BITS = 8.0
+
+
+def layout_for_bits(dim: int, bits: float) -> tuple[int, int]:
+    """(loops, code_dim) of a bits-per-dimension budget: whole bits are planes of ``dim`` bits
+    (one plane per bit: each residual plane refines the last, and the asymmetric distance
+    scores each plane against the full-precision query); a fractional budget below 1 narrows
+    the single plane (round(bits * dim) bits, at least 8)."""
+    if bits >= 1:
+        loops = int(round(bits))
+        if abs(bits - loops) > 1e-9:
+            raise BitgraphValueError(
+                f"bits must be a whole number of bits per dimension from 1 up, or a fraction "
+                f"below 1, got {bits!r}")
+        return loops, dim
+    return 1, max(8, int(round(bits * dim)))
 
 
 def _check_model_size(dim: int, loops: int, code_dim: int, learned: bool) -> None:
@@ -50,12 +69,35 @@ def _checked_offsets(raw: Any) -> dict[str, dict[str, float]] | None:
     if raw is None:
         return None
     out = {}
-    for kind in ("sdc", "hamming"):
+    for kind in ("sdc", "hamming", "asymmetric"):
+        if kind == "asymmetric" and kind not in raw:  # files of older versions
+            continue
         unit, half = float(raw[kind]["unit"]), float(raw[kind]["half"])
         if not (np.isfinite(unit) and unit > 0 and 0 <= half <= offsets_mod.MAX_OFFSET // 2):
             raise BitgraphValueError(f"invalid code offset units {raw[kind]!r}")
         out[kind] = {"unit": unit, "half": half}
     return out
+
+
+def _checked_step(raw: Any) -> float | None:
+    if raw is None:
+        return None
+    step = float(raw)
+    if not (np.isfinite(step) and step > 0):
+        raise BitgraphValueError(f"invalid query_step {raw!r}")
+    return step
+
+
+def _fit_query_step(x: np.ndarray, params: dict[str, np.ndarray],
+                    rng: np.random.Generator, sample: int = 20_000) -> float:
+    """The asymmetric grid step: 2^B levels over +-QUERY_CLIP standard deviations of the query
+    values of (a sample of) the fit vectors (already normalised when the binarizer is)."""
+    if len(x) > sample:
+        x = x[np.sort(rng.choice(len(x), sample, replace=False))]
+    v = reference.query_values(x, params["mean"], params["proj"], params["psi"],
+                               params["psi_scale"])
+    sd = float(np.sqrt(np.mean(np.square(v, dtype=np.float64))))
+    return max(QUERY_CLIP * sd / 2 ** (reference.QUERY_BITS - 1), 1e-30)
 
 
 class RecurrentBinarizer:
@@ -67,13 +109,28 @@ class RecurrentBinarizer:
     only, see :mod:`bitgraph.binary.training`): a principal-subspace start chosen on held-out
     recall, then straight-through contrastive training, keeping the best held-out epoch.
 
-    With low intrinsic dimension, more planes of fewer bits rank better at the same bytes:
-    e.g. at d = 384, ``loops=6, code_dim=64`` (1 bit/dim, 48 bytes) beats ``loops=1``.
+    ``bits`` chooses the layout for a budget of bits per dimension (``layout_for_bits``):
+    ``RecurrentBinarizer(384, bits=1)`` is one plane of 384 bits (48 bytes), ``bits=2`` two.
+    That is the layout the asymmetric distance (``BinaryIndex(distance="asymmetric")``, the
+    default) ranks best; the symmetric distances can prefer more planes of fewer bits at low
+    intrinsic dimension (e.g. at d = 384, ``loops=6, code_dim=64`` beats ``loops=1`` at
+    1 bit/dim under SDC), which ``loops`` / ``code_dim`` still give.
     """
 
-    def __init__(self, dim: int, *, loops: int = 2, code_dim: int | None = None,
-                 learned: bool = True, seed: int = 0, normalize: bool = True) -> None:
+    def __init__(self, dim: int, *, bits: float | None = None, loops: int | None = None,
+                 code_dim: int | None = None, learned: bool = True, seed: int = 0,
+                 normalize: bool = True) -> None:
         self._dim = check_dim(dim)
+        if bits is not None:
+            if loops is not None or code_dim is not None:
+                raise BitgraphValueError("give either bits or loops / code_dim, not both")
+            if (isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, float))
+                    or not np.isfinite(bits) or not 0 < bits <= MAX_BITS):
+                raise BitgraphValueError(
+                    f"bits must be a number of bits per dimension in (0, {MAX_BITS:g}], "
+                    f"got {bits!r}")
+            loops, code_dim = layout_for_bits(self._dim, float(bits))
+        loops = 2 if loops is None else loops
         self._loops = int(check_int("loops", loops, 1, MAX_LOOPS))  # type: ignore[arg-type]
         cd = self._dim if code_dim is None else check_int("code_dim", code_dim, 1, MAX_DIM)
         self._code_dim = int(cd)  # type: ignore[arg-type]
@@ -86,6 +143,7 @@ class RecurrentBinarizer:
         _check_model_size(self._dim, self._loops, self._code_dim, self._learned)
         self._params: dict[str, np.ndarray] | None = None
         self._offsets: dict[str, dict[str, float]] | None = None
+        self._query_step: float | None = None
         self._info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ properties
@@ -110,6 +168,16 @@ class RecurrentBinarizer:
     @property
     def code_bytes(self) -> int:
         return self._loops * self.words_per_plane * 8
+
+    @property
+    def query_code_bytes(self) -> int:
+        """Bytes of an asymmetric query code (``reference.QUERY_BITS`` planes per code plane)."""
+        return self.code_bytes * reference.QUERY_BITS
+
+    @property
+    def query_step(self) -> float | None:
+        """The asymmetric query grid's step (fitted; None in files of older versions)."""
+        return self._query_step
 
     @property
     def bits_per_dim(self) -> float:
@@ -236,8 +304,10 @@ class RecurrentBinarizer:
                 x, self._loops, self._code_dim, rng, epochs=epochs, progress=progress,
                 old=None if old is None else old._params)
         self._set_params(params)
+        self._query_step = _fit_query_step(x, params, np.random.default_rng(self._seed + 2))
         self._offsets = offsets_mod.fit_offsets(x, params, self._normalize,
-                                                np.random.default_rng(self._seed + 1))
+                                                np.random.default_rng(self._seed + 1),
+                                                query_step=self._query_step)
         self._info = dict(info, fit_seconds=time.perf_counter() - t0, n_fit=int(x.shape[0]))
         return self
 
@@ -272,21 +342,49 @@ class RecurrentBinarizer:
         words = dev_encode.encode_words(cp, x, self._normalize, self._params)  # type: ignore
         return words.view(cp.uint8).reshape(words.shape[0], self.code_bytes)
 
+    def encode_queries(self, vectors: Any) -> np.ndarray:
+        """Asymmetric query codes of ``vectors`` (n, dim): uint8 (n, query_code_bytes).
+
+        Per code plane t, the query values v_t (``reference.query_values``: the query in the
+        space the plane's bits reconstruct) quantized to ``reference.QUERY_BITS`` bits on the
+        fitted grid (``query_step``) and stored as bit planes. ``BinaryIndex(distance=
+        "asymmetric")`` scores them against the codes: the query keeps 4 bits per value where
+        the symmetric distances keep its sign only."""
+        self._require_fitted("encode_queries")
+        if self._query_step is None:
+            raise BitgraphValueError(
+                "this binarizer has no asymmetric query grid (fitted by an older bitgraph): "
+                "refit it to use the asymmetric distance")
+        x = self._prepare(vectors, "vectors")
+        if self._normalize:
+            norm = np.linalg.norm(x, axis=1, keepdims=True)
+            x = np.where(norm > 0, x / np.where(norm > 0, norm, 1), 0).astype(np.float32)
+        p = self._params
+        assert p is not None
+        v = reference.query_values(x, p["mean"], p["proj"], p["psi"], p["psi_scale"])
+        return reference.pack_query_levels(reference.query_levels(v, self._query_step))
+
     @property
     def has_offsets(self) -> bool:
         """Whether the binarizer can give code offsets (fitted by this version of bitgraph)."""
         return self._offsets is not None
 
+    def has_offsets_for(self, distance: str) -> bool:
+        """Whether it can give code offsets for ``distance``."""
+        return self._offsets is not None and distance in self._offsets
+
     def offsets(self, vectors: Any, distance: str = "sdc") -> np.ndarray:
-        """Code offsets of ``vectors`` for ``distance`` ("sdc" | "hamming"): (n,) uint32.
+        """Code offsets of ``vectors`` for ``distance`` ("sdc" | "hamming" | "asymmetric"):
+        (n,) uint32.
 
         A code row may carry its offset; the distance of two such rows is then code distance
         + both offsets, which ranks as the full inner product instead of the centred one
         (:mod:`bitgraph.binary.offsets`)."""
         self._require_fitted("offsets")
-        if distance not in ("sdc", "hamming"):
-            raise BitgraphValueError(f"distance must be 'sdc' or 'hamming', got {distance!r}")
-        if self._offsets is None:
+        if distance not in ("sdc", "hamming", "asymmetric"):
+            raise BitgraphValueError(
+                f"distance must be 'sdc', 'hamming' or 'asymmetric', got {distance!r}")
+        if self._offsets is None or distance not in self._offsets:
             raise BitgraphValueError("this binarizer has no code offsets (fitted by an older "
                                      "bitgraph, or its codes do not track the inner product)")
         x = self._prepare(vectors, "vectors")
@@ -339,7 +437,10 @@ class RecurrentBinarizer:
         meta = {"kind": KIND, "state_version": STATE_VERSION, "dim": self._dim,
                 "loops": self._loops, "code_dim": self._code_dim, "learned": self._learned,
                 "seed": self._seed, "normalize": self._normalize,
-                "offsets": self._offsets,
+                # a copy: callers may edit the meta (the fitted units must not change)
+                "offsets": (None if self._offsets is None
+                            else {k: dict(v) for k, v in self._offsets.items()}),
+                "query_step": self._query_step,
                 "info": {k: v for k, v in self._info.items()
                          if isinstance(v, (int, float, str, bool))}}
         return meta, {k: np.array(v) for k, v in self._params.items()}  # type: ignore[union-attr]
@@ -357,6 +458,7 @@ class RecurrentBinarizer:
                       learned=meta["learned"], seed=meta["seed"], normalize=meta["normalize"])
             obj._set_params({k: np.array(arrays[k]) for k in _ARRAYS})
             obj._offsets = _checked_offsets(meta.get("offsets"))
+            obj._query_step = _checked_step(meta.get("query_step"))
             obj._info = dict(meta.get("info", {}))
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise BitgraphValueError(f"malformed binarizer state: {exc!r}") from exc

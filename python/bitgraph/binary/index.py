@@ -20,26 +20,36 @@ from ..hnsw import (
 from ..persistence import register_index_kind
 from .binarizer import RecurrentBinarizer
 from .offsets import MAX_OFFSET
+from .reference import QUERY_BITS
 
 GRAPHS = ("flat", "hnsw")
-DISTANCES = ("sdc", "hamming")
+DISTANCES = ("sdc", "hamming", "asymmetric")
 _BINZ_PREFIX = "binz."
 
 
-def _use_offsets(binarizer: RecurrentBinarizer, offsets: bool | None) -> bool:
+def _use_offsets(binarizer: RecurrentBinarizer, offsets: bool | None, distance: str) -> bool:
     if offsets is not None and not isinstance(offsets, (bool, np.bool_)):
         raise BitgraphTypeError(f"offsets must be None or a bool, got {offsets!r}")
     words = -(-binarizer.code_dim // 64)
-    fits = 64 * words * (2 ** binarizer.loops - 1) ** 2 < 2 ** 23
+    if distance == "asymmetric":
+        largest = 64 * words * binarizer.loops * (2 ** QUERY_BITS - 1)
+    else:
+        largest = 64 * words * (2 ** binarizer.loops - 1) ** 2
+    fits = largest < 2 ** 23
+    has = binarizer.has_offsets_for(distance)
     if offsets is None:
-        return binarizer.has_offsets and fits
-    if offsets and not binarizer.has_offsets:
+        # One plane is too coarse for them: its code inner product is so noisy that the
+        # fitted unit over-weights the offset (flat, 4x re-rank, offsets on / off: 1 plane,
+        # asymmetric: docs-minilm-384 0.960 / 0.966, text-like-384 0.892 / 0.902, glove-50
+        # 0.398 / 0.504; 2 planes: 0.998 / 0.990, 0.958 / 0.952, 0.760 / 0.706).
+        return has and fits and binarizer.loops >= 2
+    if offsets and not has:
         raise BitgraphValueError("offsets=True needs a binarizer with code offsets (fitted by "
                                  "this bitgraph version); refit it or pass offsets=None")
     if offsets and not fits:
         raise BitgraphValueError(
             f"offsets=True: {binarizer.loops} planes of {binarizer.code_dim} bits are too long "
-            "for exact distances with offsets (SDC values must stay below 2^23)")
+            "for exact distances with offsets (code distances must stay below 2^23)")
     return bool(offsets)
 
 
@@ -48,16 +58,22 @@ class BinaryIndex(Reranking, _VectorIndex):
     """Approximate k-NN over the binary codes of a :class:`RecurrentBinarizer`.
 
     The codes (``binarizer.code_bytes`` per vector: 48 bytes for 1 bit per dimension at
-    d = 384, 32x smaller than float32) are searched with the symmetric distance (SDC: the
-    weighted popcount of the code inner product) or Hamming; the best ``oversample * k``
-    candidates are then re-ranked with the exact float distance.
+    d = 384, 32x smaller than float32) are searched with the asymmetric distance (the query
+    quantized to 4 bits per value against the codes' bits: four popcounts per code word) or a
+    symmetric one (SDC: the weighted popcount of the code inner product; Hamming); the best
+    ``oversample * k`` candidates are then re-ranked with the exact float distance.
 
     Args:
         binarizer: a fitted :class:`RecurrentBinarizer`; its ``dim`` is the index's.
         graph: "hnsw" (the HNSW graph built and searched over the codes) or "flat" (an exact
             scan of every code).
         M, ef_construction, seed: HNSW parameters (ignored by "flat").
-        distance: "sdc" (all plane pairs, weighted) or "hamming" (plane against plane).
+        distance: "asymmetric" (the default when the binarizer has a query grid, i.e. was
+            fitted by this version: the query keeps 4 bits per value, the codes their bits;
+            real MiniLM embeddings, 1 bit/dim + 4x re-rank: recall@10 0.89 with SDC -> 0.97),
+            "sdc" (the query binarized too, all plane pairs weighted) or "hamming" (plane
+            against plane). Graph building compares stored codes with each other, by Hamming
+            distance for "asymmetric".
         rerank: "memory" (float32 vectors in RAM), "mmap" (float32 vectors on disk, memory
             mapped: RAM holds the codes and the graph only) or None (codes only: results are
             ranked and scored by the code distance).
@@ -67,12 +83,12 @@ class BinaryIndex(Reranking, _VectorIndex):
             the index file and loading maps them from there.
         offsets: add the code offsets to the code distance (see
             :mod:`bitgraph.binary.offsets`: the per-vector inner-product terms that centred
-            codes lose; 4 more bytes per vector). None (default): when the binarizer has them
-            and the code is short enough for exact distances with them (SDC values below
-            2^23); True: required; False: plain code distances. They help most where codes
-            are fine (several SDC planes: glove-50 4 bits/dim codes-only recall 0.46 -> 0.73);
-            on very coarse codes they can hurt (glove-50, 1 bit/dim or one-plane Hamming:
-            0.13 -> 0.08 codes-only), so compare ``offsets=False`` there.
+            codes lose; 4 more bytes per vector). None (default): when the codes have two
+            planes or more, the binarizer has them and the code is short enough for exact
+            distances with them (code distances below 2^23); True: required; False: plain
+            code distances. They help where codes are fine (several planes: glove-50 4
+            bits/dim codes-only recall 0.46 -> 0.73); on one plane they hurt (glove-50,
+            1 bit/dim, asymmetric, 4x re-rank: 0.50 -> 0.40), hence the default.
         backend: "native" or "numba" to override the process-wide backend choice.
         device: "cpu" (default) or "cuda": with graph="flat", the code scan, the top-k and
             the float re-rank run on an NVIDIA GPU (the ``bitgraph[cuda12]`` /
@@ -86,7 +102,7 @@ class BinaryIndex(Reranking, _VectorIndex):
     _kind = "binary"
 
     def __init__(self, binarizer: RecurrentBinarizer, *, graph: str = "hnsw", M: int = 32,
-                 ef_construction: int = 200, distance: str = "sdc",
+                 ef_construction: int = 200, distance: str | None = None,
                  rerank: str | None = "memory", metric: str = "cosine", seed: int = 0,
                  rerank_dir: str | None = None, offsets: bool | None = None,
                  backend: str | None = None, device: str = "cpu") -> None:
@@ -97,18 +113,35 @@ class BinaryIndex(Reranking, _VectorIndex):
             raise BitgraphValueError("the binarizer is not fitted: call binarizer.fit(sample) first")
         self._binarizer = binarizer
         self._graph = check_choice("graph", graph, GRAPHS)
+        if distance is None:
+            distance = "asymmetric" if binarizer.query_step is not None else "sdc"
         self._distance = check_choice("distance", distance, DISTANCES)
+        if self._distance == "asymmetric" and binarizer.query_step is None:
+            raise BitgraphValueError(
+                "distance='asymmetric' needs a binarizer with a query grid (fitted by this "
+                "bitgraph version): refit it, or pass distance='sdc'")
+        if device == "cuda" and self._distance == "asymmetric":
+            # before the device is looked for: what to change comes first
+            self._check_device_support_of(self._graph, self._distance)
         self._init_rerank(rerank, rerank_dir, binarizer.dim)
         self._M, self._ef_construction, self._seed = check_graph_params(M, ef_construction, seed)
-        self._offsets = _use_offsets(binarizer, offsets)
+        self._offsets = _use_offsets(binarizer, offsets, self._distance)
         super().__init__(binarizer.dim, metric=metric, storage="float32", backend=backend,
                          device=device)
 
     def _check_device_support(self) -> None:
-        if self._graph != "flat":
+        self._check_device_support_of(self._graph, self._distance)
+
+    @staticmethod
+    def _check_device_support_of(graph: str, distance: str) -> None:
+        if distance == "asymmetric":
+            raise BitgraphValueError(
+                "device='cuda' runs the symmetric code distances: build the index with "
+                "distance='sdc' or 'hamming' to search it on a GPU")
+        if graph != "flat":
             raise BitgraphValueError(
                 f"device='cuda' runs BinaryIndex graph='flat' (the code scan); got graph="
-                f"{self._graph!r}")
+                f"{graph!r}")
 
     # --- properties ----------------------------------------------------------------------------
     @property
@@ -187,16 +220,20 @@ class BinaryIndex(Reranking, _VectorIndex):
 
     # --- add -----------------------------------------------------------------------------------
     def _encode(self, x: np.ndarray, threads: int,
-                binarizer: RecurrentBinarizer | None = None) -> np.ndarray:
-        """Core rows (uint8) of vectors: codes, then the offset when the index uses them (a
-        query binarizer without offsets gives 0: a per-query constant)."""
+                binarizer: RecurrentBinarizer | None = None, query: bool = False) -> np.ndarray:
+        """Core rows (uint8) of vectors: codes (asymmetric query codes for queries of an
+        asymmetric index), then the offset when the index uses them (a query binarizer
+        without offsets gives 0: a per-query constant)."""
         binz = self._binarizer if binarizer is None else binarizer
-        codes = np.ascontiguousarray(binz.encode(x, threads=threads))
+        if query and self._distance == "asymmetric":
+            codes = np.ascontiguousarray(binz.encode_queries(x))
+        else:
+            codes = np.ascontiguousarray(binz.encode(x, threads=threads))
         if not self._offsets:
             return codes
         rows = np.empty((codes.shape[0], codes.shape[1] + 4), dtype=np.uint8)
         rows[:, : codes.shape[1]] = codes
-        off = (binz.offsets(x, self._distance) if binz.has_offsets
+        off = (binz.offsets(x, self._distance) if binz.has_offsets_for(self._distance)
                else np.zeros(codes.shape[0], np.uint32))
         rows[:, codes.shape[1]:] = off.astype("<u4").view(np.uint8).reshape(-1, 4)
         return rows
@@ -240,9 +277,9 @@ class BinaryIndex(Reranking, _VectorIndex):
         encoder = query_binarizer
         if self._gpu is not None:
             return self._gpu.search(queries, k, ef, filter, threads, oversample,
-                                    lambda q, t: self._encode(q, t, encoder))
+                                    lambda q, t: self._encode(q, t, encoder, query=True))
         return self._search(queries, k, ef, filter, threads, oversample,
-                            lambda q, t: self._encode(q, t, encoder))
+                            lambda q, t: self._encode(q, t, encoder, query=True))
 
     def _direct_queries(self) -> bool:
         return False  # queries are encoded to codes first
@@ -251,7 +288,7 @@ class BinaryIndex(Reranking, _VectorIndex):
         return self._rerank_candidates(k, oversample, 4.0)
 
     def _core_queries(self, q: np.ndarray, threads: int) -> np.ndarray:
-        return self._encode(q, threads)
+        return self._encode(q, threads, query=True)
 
     def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
         """The re-rank vectors (the float vectors as added; normalised for cosine): the codes

@@ -37,15 +37,17 @@ def weighted_signs(bits: np.ndarray, kind: str) -> np.ndarray:
 
 
 def ip_slope(code_vectors: np.ndarray, centred: np.ndarray, rng: np.random.Generator,
-             pairs: int = PAIRS) -> float:
+             pairs: int = PAIRS, query_vectors: np.ndarray | None = None) -> float:
     """Least-squares slope a of <centred_i, centred_j> ~ a * <code_i, code_j> + c over random
-    pairs i != j (the intercept is a per-query constant and does not matter)."""
+    pairs i != j (the intercept is a per-query constant and does not matter). With
+    ``query_vectors`` the code inner product is <query_i, code_j> (the asymmetric distance)."""
     n = len(code_vectors)
     i = rng.integers(0, n, pairs)
     j = rng.integers(0, n, pairs)
     keep = i != j
     i, j = i[keep], j[keep]
-    s = np.einsum("ij,ij->i", code_vectors[i], code_vectors[j]).astype(np.float64)
+    left = code_vectors if query_vectors is None else query_vectors
+    s = np.einsum("ij,ij->i", left[i], code_vectors[j]).astype(np.float64)
     t = np.einsum("ij,ij->i", centred[i], centred[j]).astype(np.float64)
     s -= s.mean()
     t -= t.mean()
@@ -54,11 +56,15 @@ def ip_slope(code_vectors: np.ndarray, centred: np.ndarray, rng: np.random.Gener
 
 
 def fit_offsets(f: np.ndarray, params: dict[str, np.ndarray], normalize: bool,
-                rng: np.random.Generator, sample: int = 50_000) -> dict[str, dict[str, float]] | None:
-    """Offset units for SDC and Hamming codes of ``params`` fitted on (normalised) vectors f.
+                rng: np.random.Generator, sample: int = 50_000,
+                query_step: float | None = None) -> dict[str, dict[str, float]] | None:
+    """Offset units for SDC and Hamming codes of ``params`` fitted on (normalised) vectors f,
+    and, given the binarizer's ``query_step``, for the asymmetric distance.
 
-    Returns {"sdc": {"unit": 2a, "half": K}, "hamming": {...}} or None when the codes do not
-    track the inner product (slope <= 0: offsets would have no meaningful unit)."""
+    Returns {"sdc": {"unit": 2a, "half": K}, "hamming": {...}, "asymmetric": {"unit": a,
+    ...}} or None when the codes do not track the inner product (slope <= 0: offsets would
+    have no meaningful unit). The asymmetric distance falls by one per unit of
+    <u - (2^B - 1)/2, b> (not two, as the symmetric ones: reference.py), hence unit a."""
     if len(f) > sample:
         f = f[np.sort(rng.choice(len(f), sample, replace=False))]
     mean = params["mean"].astype(np.float32)
@@ -71,11 +77,20 @@ def fit_offsets(f: np.ndarray, params: dict[str, np.ndarray], normalize: bool,
     span = max(span, 1e-12)
     bits, _ = reference.encode_bits(f, False, **params)
     out: dict[str, dict[str, float]] = {}
-    for kind in ("sdc", "hamming"):
-        a = ip_slope(weighted_signs(bits, kind), centred, rng)
+    kinds = ("sdc", "hamming") if query_step is None else ("sdc", "hamming", "asymmetric")
+    for kind in kinds:
+        if kind == "asymmetric":
+            v = reference.query_values(f, params["mean"], params["proj"], params["psi"],
+                                       params["psi_scale"])
+            levels = reference.query_levels(v, query_step).astype(np.float32)
+            centre = (2 ** reference.QUERY_BITS - 1) / 2
+            a = ip_slope(weighted_signs(bits, "hamming"), centred, rng,
+                         query_vectors=(levels - centre).reshape(len(f), -1))
+        else:
+            a = ip_slope(weighted_signs(bits, kind), centred, rng)
         if not np.isfinite(a) or a <= 0:
             return None
-        unit = 2.0 * a
+        unit = a if kind == "asymmetric" else 2.0 * a
         half = int(np.ceil(span / unit))
         if 2 * half > MAX_OFFSET:       # coarser than the code's unit: still 2^21 steps
             half = MAX_OFFSET // 2

@@ -4,6 +4,12 @@ These follow docs/backend-contract.md ("Binary codes") literally and are what th
 kernels are tested against. ``sdc_matrix`` / ``hamming_matrix`` are exact (integers) and fast
 for whole query sets because they go through a float64 matrix product of the +-1 planes:
 ``popcount(a XOR b) = (m - <a, b>) / 2`` for +-1 vectors of m real bits.
+
+The asymmetric distance compares a finer query with the codes: per code plane t the query
+holds a ``QUERY_BITS``-bit level u_t per bit (``query_levels``, packed as that many bit planes,
+most significant first, by ``pack_query_levels``), and the distance is
+``sum_t sum_i 2^(B-1-i) popcount(Q_{t,i} XOR D_t) = sum_{t,k} (d_tk ? 2^B-1-u_tk : u_tk)``,
+which falls as ``sum_t <u_t - (2^B - 1)/2, 2 d_t - 1>`` rises.
 """
 from __future__ import annotations
 
@@ -36,6 +42,55 @@ def unpack_planes(codes: np.ndarray, planes: int, code_dim: int) -> np.ndarray:
     wb = words_per_plane(code_dim) * 8
     bits = np.unpackbits(codes.reshape(n, planes, wb), axis=-1, bitorder="little")
     return bits[:, :, :code_dim].astype(bool)
+
+
+QUERY_BITS = 4  # the native kAsymmetricQueryBits
+
+
+def query_levels(v: np.ndarray, step: float, bits: int = QUERY_BITS) -> np.ndarray:
+    """(n, P, m) float query values -> uint8 levels u in [0, 2^bits): the grid of centres
+    (u + 1/2 - 2^(bits-1)) * step, symmetric around 0 (no level at 0, none wasted), clipped."""
+    half = 2 ** (bits - 1)
+    u = np.floor(np.asarray(v, dtype=np.float64) / step + half)
+    return np.clip(u, 0, 2 ** bits - 1).astype(np.uint8)
+
+
+def pack_query_levels(u: np.ndarray, bits: int = QUERY_BITS) -> np.ndarray:
+    """(n, P, m) uint8 levels -> (n, P * bits * W * 8) uint8 asymmetric query codes: for each
+    code plane t, the bit planes of u_t, most significant first."""
+    n, planes, m = u.shape
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint8)
+    b = (u[:, :, None, :] >> shifts[None, None, :, None]) & 1        # (n, P, B, m)
+    return pack_planes(b.reshape(n, planes * bits, m).astype(bool))
+
+
+def unpack_query_levels(q: np.ndarray, planes: int, code_dim: int,
+                        bits: int = QUERY_BITS) -> np.ndarray:
+    """The inverse of :func:`pack_query_levels`: (n, P, m) int64 levels."""
+    b = unpack_planes(q, planes * bits, code_dim).reshape(len(q), planes, bits, code_dim)
+    w = (2 ** np.arange(bits - 1, -1, -1)).astype(np.int64)
+    return np.einsum("ntbm,b->ntm", b.astype(np.int64), w)
+
+
+def query_values(f, mean, proj, psi, psi_scale) -> np.ndarray:
+    """(n, d) (normalised) vectors -> (n, P, m) float32 per-plane query values v_t with
+    ``sum_t <v_t, 2 d_t - 1> = <(f - mean) @ proj, decode(code) - sum_t psi_bias_t>``: what the
+    asymmetric distance scores a query's levels by (v_t = psi_t r, or psi_scale_t * r)."""
+    r = (np.asarray(f, dtype=np.float32) - mean) @ proj
+    if np.asarray(psi).size:
+        return np.einsum("tmr,nr->ntm", psi, r).astype(np.float32)
+    return (np.asarray(psi_scale, np.float32)[None, :, None] * r[:, None, :]).astype(np.float32)
+
+
+def asymmetric_matrix(q_rows, d_codes, planes: int, code_dim: int,
+                      bits: int = QUERY_BITS) -> np.ndarray:
+    """Exact asymmetric distances (nq, nd) int64 of query codes against code rows."""
+    u = unpack_query_levels(np.asarray(q_rows, np.uint8), planes, code_dim, bits)
+    d = unpack_planes(d_codes, planes, code_dim).astype(np.float64)   # (nd, P, m) 0/1
+    top = 2 ** bits - 1
+    base = u.reshape(len(u), -1).sum(1).astype(np.float64)            # all d = 0
+    gain = (top - 2 * u).reshape(len(u), -1).astype(np.float64)       # d = 1 adds this
+    return np.rint(base[:, None] + gain @ d.reshape(len(d), -1).T).astype(np.int64)
 
 
 def identity_map() -> np.ndarray:
@@ -100,6 +155,16 @@ def binary_distances(query, codes, planes: int, kind: str = "sdc") -> np.ndarray
     codes = np.asarray(codes, dtype=np.uint8)
     query = np.asarray(query, dtype=np.uint8).reshape(-1)
     pb = codes.shape[1] // planes
+    if kind == "asymmetric":
+        c = codes.reshape(len(codes), planes, pb)
+        q = query.reshape(planes, QUERY_BITS, pb)
+        out = np.zeros(len(codes), dtype=np.int64)
+        for t in range(planes):
+            for i in range(QUERY_BITS):
+                pc = _popcount_u8(np.bitwise_xor(q[t, i][None, :], c[:, t])).sum(
+                    axis=1, dtype=np.int64)
+                out += pc << (QUERY_BITS - 1 - i)
+        return out
     q = query.reshape(planes, pb)
     c = codes.reshape(len(codes), planes, pb)
     w = plane_weights(planes)
