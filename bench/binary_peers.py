@@ -7,7 +7,7 @@ no re-rank (the top ``k_search`` straight from the codes).
 
 bitgraph:
 * ``bg-bin-<graph>-<distance>-<rerank>``: ``bitgraph.BinaryIndex(binz, graph=flat|hnsw,
-  distance=sdc|hamming, rerank=memory|mmap|None, M=16, ef_construction=200)``; ``search(Q, k,
+  distance=sdc|hamming|asymmetric, rerank=memory|mmap|None, M=16, ef_construction=200)``; ``search(Q, k,
   ef=, oversample=, threads=)`` (query encoding, code search and re-rank all inside, timed).
 * ``bitgraph-f32``: the float ``HNSWIndex`` (M=16, efC=200), the suite's own adapter.
 
@@ -510,6 +510,12 @@ LIBS: dict[str, Any] = {
     "bg-bin-flat-hamming-memory": _bg("flat", "hamming", "memory"),
     "bg-bin-flat-sdc-mmap": _bg("flat", "sdc", "mmap"),
     "bg-bin-flat-hamming-mmap": _bg("flat", "hamming", "mmap"),
+    # the asymmetric distance (4-bit queries; BinaryIndex's default)
+    "bg-bin-flat-asymmetric-norr": _bg("flat", "asymmetric", None),
+    "bg-bin-flat-asymmetric-memory": _bg("flat", "asymmetric", "memory"),
+    "bg-bin-flat-asymmetric-mmap": _bg("flat", "asymmetric", "mmap"),
+    "bg-bin-hnsw-asymmetric-memory": _bg("hnsw", "asymmetric", "memory"),
+    "bg-bin-hnsw-asymmetric-mmap": _bg("hnsw", "asymmetric", "mmap"),
     # bitgraph binary HNSW
     "bg-bin-hnsw-sdc-memory": _bg("hnsw", "sdc", "memory"),
     "bg-bin-hnsw-sdc-mmap": _bg("hnsw", "sdc", "mmap"),
@@ -536,7 +542,8 @@ DEFAULT_LIBS = [n for n in LIBS if n not in OPT_IN]
 FLOAT_HNSW = "bitgraph-f32"
 SCAN_PAIRS = [("bg-bin-flat-sdc-norr", "faiss-binflat"),
               ("bg-bin-flat-hamming-norr", "faiss-binflat")]
-BINARY_HNSW = ["bg-bin-hnsw-sdc-mmap", "bg-bin-hnsw-sdc-memory", "bg-bin-hnsw-hamming-memory"]
+BINARY_HNSW = ["bg-bin-hnsw-sdc-mmap", "bg-bin-hnsw-sdc-memory", "bg-bin-hnsw-hamming-memory",
+               "bg-bin-hnsw-asymmetric-memory", "bg-bin-hnsw-asymmetric-mmap"]
 
 
 def needs_binarizer(name: str) -> bool:

@@ -48,7 +48,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("API building blocks", ["bitgraph.filters", "bitgraph.planner", "bitgraph.result",
                              "bitgraph.attribute_columns", "bitgraph.attributes",
                              "bitgraph._search_batches", "bitgraph.binary.binarizer",
-                             "bitgraph.binary.training", "bitgraph._rerank_store",
+                             "bitgraph.binary.training", "bitgraph.binary.selection",
+                             "bitgraph._rerank_store",
                              "bitgraph._reranking"]),
     # The index classes.
     ("indexes", ["bitgraph._index_base", "bitgraph._device", "bitgraph.hnsw", "bitgraph.flat",

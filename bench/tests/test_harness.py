@@ -68,9 +68,12 @@ def test_end_to_end_tiny(tmp_path):
     search = [r for r in data["rows"] if r["kind"] == "search"]
     assert {r["library"] for r in search} == set(res["meta"]["libraries"])
     assert all(0.0 <= r["recall"] <= 1.0 and r["qps"] > 0 for r in search)
-    # binary codes approximate angles: on this l2 mixture they only prove they run
+    # binary codes approximate angles: on this l2 mixture they only prove they run; ScaNN's
+    # default re-order (clip(ef, 40, 250)) caps its recall on clustered data (0.89 here; the
+    # reason scann-r4 exists)
     assert all(r["recall"] > 0.95 for r in search
-               if r["ef"] in (64, None) and not r["library"].startswith("bitgraph-bin"))
+               if r["ef"] in (64, None) and not r["library"].startswith("bitgraph-bin")
+               and r["library"] != "scann")
     assert "threads=1" in res["tables"] and "latency" in res["tables"]
 
 

@@ -19,7 +19,7 @@ from .._validation import (MAX_DIM, as_matrix, check_dim, check_int, check_magni
 from ..errors import BitgraphTypeError, BitgraphValueError, IndexFileError
 from ..persistence import read_index, save_atomic
 from . import offsets as offsets_mod
-from . import reference, training
+from . import reference, selection, training
 
 KIND = "binarizer"
 STATE_VERSION = 1
@@ -37,20 +37,6 @@ OFFSET_PAIRS = offsets_mod.PAIRS  # pairs the code offsets are fitted on
 QUERY_CLIP = 3.0
 MAX_BITS = 8.0
 
-
-def layout_for_bits(dim: int, bits: float) -> tuple[int, int]:
-    """(loops, code_dim) of a bits-per-dimension budget: whole bits are planes of ``dim`` bits
-    (one plane per bit: each residual plane refines the last, and the asymmetric distance
-    scores each plane against the full-precision query); a fractional budget below 1 narrows
-    the single plane (round(bits * dim) bits, at least 8)."""
-    if bits >= 1:
-        loops = int(round(bits))
-        if abs(bits - loops) > 1e-9:
-            raise BitgraphValueError(
-                f"bits must be a whole number of bits per dimension from 1 up, or a fraction "
-                f"below 1, got {bits!r}")
-        return loops, dim
-    return 1, max(8, int(round(bits * dim)))
 
 
 def _check_model_size(dim: int, loops: int, code_dim: int, learned: bool) -> None:
@@ -109,12 +95,12 @@ class RecurrentBinarizer:
     only, see :mod:`bitgraph.binary.training`): a principal-subspace start chosen on held-out
     recall, then straight-through contrastive training, keeping the best held-out epoch.
 
-    ``bits`` chooses the layout for a budget of bits per dimension (``layout_for_bits``):
-    ``RecurrentBinarizer(384, bits=1)`` is one plane of 384 bits (48 bytes), ``bits=2`` two.
-    That is the layout the asymmetric distance (``BinaryIndex(distance="asymmetric")``, the
-    default) ranks best; the symmetric distances can prefer more planes of fewer bits at low
-    intrinsic dimension (e.g. at d = 384, ``loops=6, code_dim=64`` beats ``loops=1`` at
-    1 bit/dim under SDC), which ``loops`` / ``code_dim`` still give.
+    ``bits`` asks for a budget of bits per dimension and lets ``fit`` choose the layout: it
+    fits each candidate (``selection.candidate_layouts``: b planes of dim bits, and 4b / 6b
+    planes of dim/4 / dim/6 bits; so up to three fits) and keeps the one whose codes rank a
+    held-out part of the sample best. ``loops`` / ``code_dim`` give a layout explicitly (and
+    are the chosen ones after such a fit). Either way ``fit`` also measures which code
+    distance ranks the codes best (``distance``: what BinaryIndex uses by default).
     """
 
     def __init__(self, dim: int, *, bits: float | None = None, loops: int | None = None,
@@ -129,7 +115,13 @@ class RecurrentBinarizer:
                 raise BitgraphValueError(
                     f"bits must be a number of bits per dimension in (0, {MAX_BITS:g}], "
                     f"got {bits!r}")
-            loops, code_dim = layout_for_bits(self._dim, float(bits))
+            bits = float(bits)
+            if bits >= 1 and abs(bits - round(bits)) > 1e-9:
+                raise BitgraphValueError(
+                    f"bits must be a whole number of bits per dimension, or a fraction below "
+                    f"1, got {bits!r}")
+            loops, code_dim = selection.candidate_layouts(self._dim, bits, MAX_LOOPS)[0]
+        self._bits = None if bits is None else float(bits)
         loops = 2 if loops is None else loops
         self._loops = int(check_int("loops", loops, 1, MAX_LOOPS))  # type: ignore[arg-type]
         cd = self._dim if code_dim is None else check_int("code_dim", code_dim, 1, MAX_DIM)
@@ -144,6 +136,7 @@ class RecurrentBinarizer:
         self._params: dict[str, np.ndarray] | None = None
         self._offsets: dict[str, dict[str, float]] | None = None
         self._query_step: float | None = None
+        self._distance: str | None = None
         self._info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ properties
@@ -173,6 +166,20 @@ class RecurrentBinarizer:
     def query_code_bytes(self) -> int:
         """Bytes of an asymmetric query code (``reference.QUERY_BITS`` planes per code plane)."""
         return self.code_bytes * reference.QUERY_BITS
+
+    @property
+    def bits(self) -> float | None:
+        """The bits-per-dimension budget it was made with (None: an explicit layout)."""
+        return self._bits
+
+    @property
+    def distance(self) -> str:
+        """The code distance that ranked its codes best on held-out vectors at fit time
+        ("asymmetric" | "sdc"; files of older versions: "asymmetric" when it has a query grid,
+        else "sdc"). ``info["held_out_score"]`` has the scores."""
+        if self._query_step is None:
+            return "sdc"
+        return self._distance or "asymmetric"
 
     @property
     def query_step(self) -> float | None:
@@ -257,7 +264,44 @@ class RecurrentBinarizer:
 
         ``compatible_with=old`` (learned only) trains new parameters whose query codes search
         documents encoded by ``old`` (same loops / code_dim / dim); ``old`` is not changed.
+        With ``bits=`` it fits every candidate layout and keeps the best (see the class).
         """
+        if self._bits is not None and compatible_with is None:
+            layouts = selection.candidate_layouts(self._dim, self._bits, MAX_LOOPS)
+            if len(layouts) > 1:
+                return self._fit_best_layout(sample_vectors, layouts, epochs, progress)
+        return self._fit_layout(sample_vectors, epochs, progress, compatible_with)
+
+    def _fit_best_layout(self, sample_vectors: Any, layouts: list[tuple[int, int]],
+                         epochs: int | None, progress: bool) -> RecurrentBinarizer:
+        import time
+
+        t0 = time.perf_counter()
+        scores: dict[str, float] = {}
+        best: RecurrentBinarizer | None = None
+        best_score = -1.0
+        for loops, code_dim in layouts:
+            try:
+                cand = RecurrentBinarizer(self._dim, loops=loops, code_dim=code_dim,
+                                          learned=self._learned, seed=self._seed,
+                                          normalize=self._normalize)
+            except BitgraphValueError:
+                continue  # too large a model for this layout
+            cand._fit_layout(sample_vectors, epochs, progress, None)
+            score = max(cand._info.get("held_out_score", {}).values(), default=0.0)
+            scores[f"{loops}x{code_dim}"] = score
+            if best is None or score > best_score:  # ties: the simpler (earlier) layout
+                best, best_score = cand, score
+        assert best is not None  # the first layout is this binarizer's own: it fits
+        self._loops, self._code_dim = best._loops, best._code_dim
+        self._params, self._offsets = best._params, best._offsets
+        self._query_step, self._distance = best._query_step, best._distance
+        self._info = dict(best._info, layout_score=scores,
+                          fit_seconds=time.perf_counter() - t0)
+        return self
+
+    def _fit_layout(self, sample_vectors: Any, epochs: int | None, progress: bool,
+                    compatible_with: RecurrentBinarizer | None) -> RecurrentBinarizer:
         import time
 
         x = self._prepare(sample_vectors, "sample_vectors")
@@ -308,7 +352,10 @@ class RecurrentBinarizer:
         self._offsets = offsets_mod.fit_offsets(x, params, self._normalize,
                                                 np.random.default_rng(self._seed + 1),
                                                 query_step=self._query_step)
-        self._info = dict(info, fit_seconds=time.perf_counter() - t0, n_fit=int(x.shape[0]))
+        split = selection.held_out_split(x, np.random.default_rng(self._seed + 3))
+        self._distance, scores = selection.best_distance(self, split)
+        self._info = dict(info, fit_seconds=time.perf_counter() - t0, n_fit=int(x.shape[0]),
+                          held_out_score=scores)
         return self
 
     # ------------------------------------------------------------------ encode / decode
@@ -440,9 +487,12 @@ class RecurrentBinarizer:
                 # a copy: callers may edit the meta (the fitted units must not change)
                 "offsets": (None if self._offsets is None
                             else {k: dict(v) for k, v in self._offsets.items()}),
-                "query_step": self._query_step,
+                "query_step": self._query_step, "distance": self._distance,
+                "bits": self._bits,
                 "info": {k: v for k, v in self._info.items()
-                         if isinstance(v, (int, float, str, bool))}}
+                         if isinstance(v, (int, float, str, bool))
+                         or (isinstance(v, dict) and all(isinstance(x, (int, float))
+                                                        for x in v.values()))}}
         return meta, {k: np.array(v) for k, v in self._params.items()}  # type: ignore[union-attr]
 
     @classmethod
@@ -459,6 +509,14 @@ class RecurrentBinarizer:
             obj._set_params({k: np.array(arrays[k]) for k in _ARRAYS})
             obj._offsets = _checked_offsets(meta.get("offsets"))
             obj._query_step = _checked_step(meta.get("query_step"))
+            distance = meta.get("distance")
+            if distance is not None and distance not in selection.DISTANCES:
+                raise BitgraphValueError(f"invalid distance {distance!r}")
+            obj._distance = distance
+            bits = meta.get("bits")
+            obj._bits = None if bits is None else float(bits)
+            if obj._bits is not None and not (np.isfinite(obj._bits) and 0 < obj._bits <= MAX_BITS):
+                raise BitgraphValueError(f"invalid bits {bits!r}")
             obj._info = dict(meta.get("info", {}))
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise BitgraphValueError(f"malformed binarizer state: {exc!r}") from exc

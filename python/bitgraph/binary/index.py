@@ -19,8 +19,8 @@ from ..hnsw import (
 )
 from ..persistence import register_index_kind
 from .binarizer import RecurrentBinarizer
+from . import offsets as offsets_mod
 from .offsets import MAX_OFFSET
-from .reference import QUERY_BITS
 
 GRAPHS = ("flat", "hnsw")
 DISTANCES = ("sdc", "hamming", "asymmetric")
@@ -30,23 +30,14 @@ _BINZ_PREFIX = "binz."
 def _use_offsets(binarizer: RecurrentBinarizer, offsets: bool | None, distance: str) -> bool:
     if offsets is not None and not isinstance(offsets, (bool, np.bool_)):
         raise BitgraphTypeError(f"offsets must be None or a bool, got {offsets!r}")
-    words = -(-binarizer.code_dim // 64)
-    if distance == "asymmetric":
-        largest = 64 * words * binarizer.loops * (2 ** QUERY_BITS - 1)
-    else:
-        largest = 64 * words * (2 ** binarizer.loops - 1) ** 2
-    fits = largest < 2 ** 23
     has = binarizer.has_offsets_for(distance)
     if offsets is None:
-        # One plane is too coarse for them: its code inner product is so noisy that the
-        # fitted unit over-weights the offset (flat, 4x re-rank, offsets on / off: 1 plane,
-        # asymmetric: docs-minilm-384 0.960 / 0.966, text-like-384 0.892 / 0.902, glove-50
-        # 0.398 / 0.504; 2 planes: 0.998 / 0.990, 0.958 / 0.952, 0.760 / 0.706).
-        return has and fits and binarizer.loops >= 2
+        return offsets_mod.used_by_default(binarizer.loops, binarizer.code_dim, distance, has)
     if offsets and not has:
         raise BitgraphValueError("offsets=True needs a binarizer with code offsets (fitted by "
                                  "this bitgraph version); refit it or pass offsets=None")
-    if offsets and not fits:
+    if offsets and not offsets_mod.fits_with_offsets(binarizer.loops, binarizer.code_dim,
+                                                     distance):
         raise BitgraphValueError(
             f"offsets=True: {binarizer.loops} planes of {binarizer.code_dim} bits are too long "
             "for exact distances with offsets (code distances must stay below 2^23)")
@@ -68,12 +59,12 @@ class BinaryIndex(Reranking, _VectorIndex):
         graph: "hnsw" (the HNSW graph built and searched over the codes) or "flat" (an exact
             scan of every code).
         M, ef_construction, seed: HNSW parameters (ignored by "flat").
-        distance: "asymmetric" (the default when the binarizer has a query grid, i.e. was
-            fitted by this version: the query keeps 4 bits per value, the codes their bits;
-            real MiniLM embeddings, 1 bit/dim + 4x re-rank: recall@10 0.89 with SDC -> 0.97),
+        distance: "asymmetric" (the query keeps 4 bits per value, the codes their bits; real
+            MiniLM embeddings, 1 bit/dim + 4x re-rank: recall@10 0.89 with SDC -> 0.97),
             "sdc" (the query binarized too, all plane pairs weighted) or "hamming" (plane
-            against plane). Graph building compares stored codes with each other, by Hamming
-            distance for "asymmetric".
+            against plane). Default: ``binarizer.distance``, the one of "asymmetric" and "sdc"
+            that ranked the codes best on held-out vectors when it was fitted. Graph building
+            compares stored codes with each other, by Hamming distance for "asymmetric".
         rerank: "memory" (float32 vectors in RAM), "mmap" (float32 vectors on disk, memory
             mapped: RAM holds the codes and the graph only) or None (codes only: results are
             ranked and scored by the code distance).
@@ -113,8 +104,8 @@ class BinaryIndex(Reranking, _VectorIndex):
             raise BitgraphValueError("the binarizer is not fitted: call binarizer.fit(sample) first")
         self._binarizer = binarizer
         self._graph = check_choice("graph", graph, GRAPHS)
-        if distance is None:
-            distance = "asymmetric" if binarizer.query_step is not None else "sdc"
+        if distance is None:  # what ranked the codes best on held-out vectors at fit time
+            distance = binarizer.distance
         self._distance = check_choice("distance", distance, DISTANCES)
         if self._distance == "asymmetric" and binarizer.query_step is None:
             raise BitgraphValueError(
