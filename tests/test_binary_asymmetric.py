@@ -209,8 +209,8 @@ def test_query_binarizer_and_device_errors(binarizers, data):
     idx.add(data[0])
     same = idx.search(data[1], 10, query_binarizer=binarizers[1])
     np.testing.assert_array_equal(same.ids, idx.search(data[1], 10).ids)
-    with pytest.raises(bg.BitgraphValueError, match="asymmetric|cuda|CUDA|GPU"):
-        bg.BinaryIndex(binarizers[1], graph="flat", device="cuda")
+    with pytest.raises(bg.BitgraphValueError, match="symmetric code distances"):
+        bg.BinaryIndex(binarizers[1], graph="flat", device="cuda", distance="asymmetric")
 
 
 def test_offsets_default_needs_two_planes(binarizers):
@@ -219,3 +219,16 @@ def test_offsets_default_needs_two_planes(binarizers):
     assert bg.BinaryIndex(binarizers[2]).offsets
     assert bg.BinaryIndex(binarizers[1], offsets=True).offsets
     assert not bg.BinaryIndex(binarizers[2], offsets=False).offsets
+
+
+@pytest.mark.parametrize("loops", [3, 4, 5])
+def test_flat_scan_exact_for_more_planes(data, backend, loops):
+    """3-4 planes: the lookup-table (fast-scan) kernel; 5: the popcount kernels."""
+    base, queries = data[0][:700], data[1][:10]
+    b = RecurrentBinarizer(DIM, loops=loops, code_dim=40, learned=False, seed=4).fit(base)
+    idx = bg.BinaryIndex(b, graph="flat", rerank=None, distance="asymmetric", offsets=False,
+                         backend=backend)
+    idx.add(base)
+    res = idx.search(queries, 7)
+    ref = R.asymmetric_matrix(b.encode_queries(queries), b.encode(base), loops, 40)
+    np.testing.assert_array_equal(res.distances, np.sort(ref, axis=1)[:, :7])

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "binary/binary_kernels.hpp"
 #include "binary/fastscan_detail.hpp"
 #include "core/types.hpp"
 
@@ -150,6 +151,33 @@ unsigned build_lut(const uint8_t* query_code, size_t planes, size_t code_dim, si
   return bound;
 }
 
+unsigned build_lut_asymmetric(const uint8_t* query, size_t planes, size_t code_dim,
+                              size_t npos, uint8_t* lut) {
+  constexpr size_t B = kAsymmetricQueryBits;
+  const size_t plane_bytes = words_per_plane(code_dim) * 8;
+  const int top = (1 << B) - 1;
+  size_t k = 0, j = 0;  // dimension and plane of bit g = 4p + t
+  for (size_t p = 0; p < npos; ++p) {
+    int base = 0, delta[4];
+    for (size_t t = 0; t < 4; ++t) {
+      int u = 0;
+      if (k < code_dim)
+        for (size_t i = 0; i < B; ++i)
+          u |= int(code_bit(query + (j * B + i) * plane_bytes, k)) << (B - 1 - i);
+      const int c0 = k < code_dim ? u : 0, c1 = k < code_dim ? top - u : 0;
+      base += c0;
+      delta[t] = c1 - c0;
+      if (++j == planes) j = 0, ++k;
+    }
+    int e[16];
+    e[0] = base;
+    for (unsigned v = 1; v < 16; ++v) e[v] = e[v & (v - 1)] + delta[__builtin_ctz(v)];
+    uint8_t* row = lut + 16 * p;
+    for (unsigned v = 0; v < 16; ++v) row[v] = uint8_t(e[v]);
+  }
+  return 4u * unsigned(top);  // four bits per nibble, each costing at most 2^B - 1
+}
+
 void scan_generic(const ScanArgs& a) {
   const size_t block_bytes = a.npos * 16;
   for (size_t b = 0; b * kFastscanBlockDocs < a.n; ++b) {
@@ -211,12 +239,40 @@ void fastscan_sdc(const uint8_t* blocks, size_t n, const uint8_t* query_code, si
   fastscan_sdc_batch(blocks, n, query_code, 1, planes, code_dim, out);
 }
 
+namespace {
+
+using LutBuilder = unsigned (*)(const uint8_t*, size_t, size_t, size_t, uint8_t*);
+
+// nq queries of `query_bytes` each, their tables made by `build`, against the blocks.
+void scan_batch(const uint8_t* blocks, size_t n, const uint8_t* queries, size_t nq,
+                size_t query_bytes, LutBuilder build, size_t planes, size_t code_dim,
+                uint32_t* out);
+
+}  // namespace
+
 void fastscan_sdc_batch(const uint8_t* blocks, size_t n, const uint8_t* queries, size_t nq,
                         size_t planes, size_t code_dim, uint32_t* out) {
   check_shape(planes, code_dim);
+  scan_batch(blocks, n, queries, nq, planes * words_per_plane(code_dim) * 8, fd::build_lut,
+             planes, code_dim, out);
+}
+
+void fastscan_asymmetric_batch(const uint8_t* blocks, size_t n, const uint8_t* queries,
+                               size_t nq, size_t planes, size_t code_dim, uint32_t* out) {
+  check_shape(planes, code_dim);
+  scan_batch(blocks, n, queries, nq,
+             planes * kAsymmetricQueryBits * words_per_plane(code_dim) * 8,
+             fd::build_lut_asymmetric, planes, code_dim, out);
+}
+
+namespace {
+
+void scan_batch(const uint8_t* blocks, size_t n, const uint8_t* queries, size_t nq,
+                size_t query_bytes, LutBuilder build, size_t planes, size_t code_dim,
+                uint32_t* out) {
   if (n == 0 || nq == 0) return;
   const size_t npos = fastscan_positions(planes, code_dim);
-  const size_t row_bytes = planes * words_per_plane(code_dim) * 8;
+  const size_t row_bytes = query_bytes;
   const size_t block_bytes = 16 * npos;
   const fd::ScanFn scan = active_level().scan;
   // Tables for a bounded group of queries at a time (a table is up to 16 KiB).
@@ -230,8 +286,8 @@ void fastscan_sdc_batch(const uint8_t* blocks, size_t n, const uint8_t* queries,
     unsigned bound = 0;
     const uint8_t* lut_ptr[kQueryGroup];
     for (size_t q = 0; q < gq; ++q) {
-      bound = fd::build_lut(queries + (q0 + q) * row_bytes, planes, code_dim, npos,
-                            luts.data() + q * block_bytes);
+      bound = build(queries + (q0 + q) * row_bytes, planes, code_dim, npos,
+                    luts.data() + q * block_bytes);
       lut_ptr[q] = luts.data() + q * block_bytes;
     }
     for (size_t t0 = 0; t0 < nblocks; t0 += tile_blocks) {
@@ -246,6 +302,8 @@ void fastscan_sdc_batch(const uint8_t* blocks, size_t n, const uint8_t* queries,
     }
   }
 }
+
+}  // namespace
 
 const char* fastscan_level() { return active_level().name; }
 

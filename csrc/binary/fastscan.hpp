@@ -53,6 +53,11 @@ void fastscan_sdc(const uint8_t* blocks, size_t n, const uint8_t* query_code, si
 void fastscan_sdc_batch(const uint8_t* blocks, size_t n, const uint8_t* queries, size_t nq,
                         size_t planes, size_t code_dim, uint32_t* out);
 
+// Asymmetric distances (binary_kernels.hpp, CodeLayout) of nq asymmetric queries (rows of
+// planes * kAsymmetricQueryBits * W * 8 bytes) against the same blocks: out[q * n + i].
+void fastscan_asymmetric_batch(const uint8_t* blocks, size_t n, const uint8_t* queries,
+                               size_t nq, size_t planes, size_t code_dim, uint32_t* out);
+
 // The instruction set fastscan_sdc runs with: "avx512" | "avx2" | "generic". Chosen once; the
 // environment variable BITGRAPH_SIMD (as for the float kernels) may force a lower level.
 const char* fastscan_level();

@@ -35,5 +35,10 @@ void scan_avx512(const ScanArgs& args);
 // number of planes (a bound that does not depend on the query, so batches share it).
 unsigned build_lut(const uint8_t* query_code, size_t planes, size_t code_dim, size_t npos,
                    uint8_t* lut);
+// The same for an asymmetric query (binary_kernels.hpp, CodeLayout: kAsymmetricQueryBits bit
+// planes of a level u per code plane): bit g = k * P + j costs u_jk when clear and
+// 2^B - 1 - u_jk when set.
+unsigned build_lut_asymmetric(const uint8_t* query, size_t planes, size_t code_dim, size_t npos,
+                              uint8_t* lut);
 
 }  // namespace bitgraph::fastscan_detail

@@ -14,12 +14,14 @@
 
 namespace bitgraph {
 
-// The block copy of a binary store's rows (Hamming, or SDC over 1 to 4 planes; else disabled).
+// The block copy of a binary store's rows (Hamming, or SDC / asymmetric over 1 to 4 planes;
+// else disabled).
 struct FastscanBlocks {
   bool enabled = false;
   size_t planes = 0;
   size_t code_dim = 0;  // 64 * words: padding bits are 0 on both sides and cost nothing
   size_t block_bytes = 0;
+  bool asymmetric = false;  // tables from asymmetric queries (the same document blocks)
   Buffer<uint8_t> bytes;
   Buffer<uint32_t> offsets;  // per slot, for rows with offsets (else empty)
 
@@ -29,11 +31,10 @@ struct FastscanBlocks {
       // Hamming compares plane t with plane t only: that is one-plane SDC over the whole row.
       planes = 1;
       code_dim = 64 * layout.words * layout.planes;
-    } else if (layout.query_bits) {
-      return;  // asymmetric: the popcount kernels scan (no lookup-table kernel for it yet)
     } else if (layout.planes <= 4) {
       planes = layout.planes;
       code_dim = 64 * layout.words;
+      asymmetric = layout.query_bits != 0;
     } else {
       return;
     }
@@ -79,7 +80,7 @@ template <class Admissible>
 void code_scan(const FastscanBlocks& fb, size_t n_slots, const uint8_t* queries,
                const CodeLayout& layout, size_t nq, size_t threads, const Admissible& admissible,
                std::vector<TopK>& tops) {
-  const size_t row_bytes = layout.row_bytes();
+  const size_t query_bytes = layout.query_bytes();
   threads = std::max<size_t>(threads, 1);
   const size_t per_thread = (nq + threads - 1) / threads;
   const size_t queries_per_block = std::clamp<size_t>(per_thread, 1, 16);
@@ -92,25 +93,26 @@ void code_scan(const FastscanBlocks& fb, size_t n_slots, const uint8_t* queries,
     const size_t q0 = block * queries_per_block;
     const size_t q1 = std::min(nq, q0 + queries_per_block);
     std::vector<uint32_t> dists((q1 - q0) * docs_per_run);
-    // The kernel reads bare code rows: with offsets, copy the queries' codes out of their rows.
-    const size_t cb = layout.code_bytes();
+    // The kernel reads bare query codes: with offsets, copy them out of their rows.
+    const size_t cb = layout.query_code_bytes();
     std::vector<uint8_t> query_codes;
-    const uint8_t* qcodes = queries + q0 * row_bytes;
+    const uint8_t* qcodes = queries + q0 * query_bytes;
     if (layout.offsets) {
       query_codes.resize((q1 - q0) * cb);
       for (size_t qi = q0; qi < q1; ++qi)
-        __builtin_memcpy(query_codes.data() + (qi - q0) * cb, queries + qi * row_bytes, cb);
+        __builtin_memcpy(query_codes.data() + (qi - q0) * cb, queries + qi * query_bytes, cb);
       qcodes = query_codes.data();
     }
+    const auto kernel = fb.asymmetric ? fastscan_asymmetric_batch : fastscan_sdc_batch;
     for (size_t begin = 0; begin < n_slots; begin += docs_per_run) {
       const size_t n = std::min(docs_per_run, n_slots - begin);
-      fastscan_sdc_batch(fb.bytes.data() + (begin / kFastscanBlockDocs) * fb.block_bytes, n,
-                         qcodes, q1 - q0, fb.planes, fb.code_dim, dists.data());
+      kernel(fb.bytes.data() + (begin / kFastscanBlockDocs) * fb.block_bytes, n, qcodes,
+             q1 - q0, fb.planes, fb.code_dim, dists.data());
       for (size_t qi = q0; qi < q1; ++qi) {
         TopK& top = tops[qi];
         uint32_t* d = dists.data() + (qi - q0) * n;
         if (layout.offsets) {  // one vectorised pass, before the skip scan compares
-          const uint32_t oq = code_offset(queries + qi * row_bytes, layout);
+          const uint32_t oq = query_offset(queries + qi * query_bytes, layout);
           const uint32_t* od = fb.offsets.data() + begin;
           for (size_t j = 0; j < n; ++j) d[j] += oq + od[j];
         }

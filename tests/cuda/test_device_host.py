@@ -115,8 +115,11 @@ def test_kinds_without_device_kernels_say_so(tiny_binarizer):
         bg.FlatIndex(8, storage="int8")._check_device_support()
     bg.FlatIndex(8, storage="float16")._check_device_support()
     with pytest.raises(bg.BitgraphValueError, match="graph='flat'"):
-        bg.BinaryIndex(tiny_binarizer, graph="hnsw")._check_device_support()
-    bg.BinaryIndex(tiny_binarizer, graph="flat")._check_device_support()
+        bg.BinaryIndex(tiny_binarizer, graph="hnsw", distance="sdc")._check_device_support()
+    bg.BinaryIndex(tiny_binarizer, graph="flat", distance="sdc")._check_device_support()
+    with pytest.raises(bg.BitgraphValueError, match="symmetric code distances"):
+        bg.BinaryIndex(tiny_binarizer, graph="flat",
+                       distance="asymmetric")._check_device_support()
 
 
 def test_env_cuda_backend_points_to_device_cuda():

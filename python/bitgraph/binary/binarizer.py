@@ -32,11 +32,9 @@ MAX_MODEL_BYTES = 2 << 30
 MAX_FIT_BYTES = 4 << 30
 FIT_ROWS = 50_000  # a fit works on at most this many sample rows (training.py subsamples)
 OFFSET_PAIRS = offsets_mod.PAIRS  # pairs the code offsets are fitted on
-# The asymmetric query grid: 2^B levels spanning +-QUERY_CLIP standard deviations of the query
-# values (bench/one_bit_probe.py: recall after re-rank is flat from 2.5 to 5 at 4 bits).
+# The asymmetric query grid: 2^B levels spanning +-QUERY_CLIP RMS of the query values.
 QUERY_CLIP = 3.0
 MAX_BITS = 8.0
-
 
 
 def _check_model_size(dim: int, loops: int, code_dim: int, learned: bool) -> None:
@@ -270,6 +268,10 @@ class RecurrentBinarizer:
             layouts = selection.candidate_layouts(self._dim, self._bits, MAX_LOOPS)
             if len(layouts) > 1:
                 return self._fit_best_layout(sample_vectors, layouts, epochs, progress)
+        if (self._bits is not None and isinstance(compatible_with, RecurrentBinarizer)
+                and compatible_with.bits_per_dim == self._bits):
+            # a compatible model has the old one's layout (whichever the old fit chose)
+            self._loops, self._code_dim = compatible_with.loops, compatible_with.code_dim
         return self._fit_layout(sample_vectors, epochs, progress, compatible_with)
 
     def _fit_best_layout(self, sample_vectors: Any, layouts: list[tuple[int, int]],

@@ -63,8 +63,9 @@ class BinaryIndex(Reranking, _VectorIndex):
             MiniLM embeddings, 1 bit/dim + 4x re-rank: recall@10 0.89 with SDC -> 0.97),
             "sdc" (the query binarized too, all plane pairs weighted) or "hamming" (plane
             against plane). Default: ``binarizer.distance``, the one of "asymmetric" and "sdc"
-            that ranked the codes best on held-out vectors when it was fitted. Graph building
-            compares stored codes with each other, by Hamming distance for "asymmetric".
+            that ranked the codes best on held-out vectors when it was fitted ("sdc" with
+            ``device="cuda"``: the GPU runs the symmetric distances). Graph building compares
+            stored codes with each other, by Hamming distance for "asymmetric".
         rerank: "memory" (float32 vectors in RAM), "mmap" (float32 vectors on disk, memory
             mapped: RAM holds the codes and the graph only) or None (codes only: results are
             ranked and scored by the code distance).
@@ -104,8 +105,9 @@ class BinaryIndex(Reranking, _VectorIndex):
             raise BitgraphValueError("the binarizer is not fitted: call binarizer.fit(sample) first")
         self._binarizer = binarizer
         self._graph = check_choice("graph", graph, GRAPHS)
-        if distance is None:  # what ranked the codes best on held-out vectors at fit time
-            distance = binarizer.distance
+        if distance is None:  # what ranked the codes best on held-out vectors at fit time;
+            # the GPU scan has the symmetric kernels only
+            distance = "sdc" if device == "cuda" else binarizer.distance
         self._distance = check_choice("distance", distance, DISTANCES)
         if self._distance == "asymmetric" and binarizer.query_step is None:
             raise BitgraphValueError(
