@@ -32,7 +32,10 @@ MAX_MODEL_BYTES = 2 << 30
 MAX_FIT_BYTES = 4 << 30
 FIT_ROWS = 50_000  # a fit works on at most this many sample rows (training.py subsamples)
 OFFSET_PAIRS = offsets_mod.PAIRS  # pairs the code offsets are fitted on
-# The asymmetric query grid: 2^B levels spanning +-QUERY_CLIP RMS of the query values.
+# The asymmetric query grid: 2^B levels spanning +-QUERY_CLIP RMS of the query values. Flat,
+# 4x re-rank, fixed, recall@10 at clip 1.5 / 2 / 2.5 / 3 / 4 / 5: docs-minilm-384 1 plane
+# 0.961 / 0.964 / 0.964 / 0.965 / 0.965 / 0.961, 2 planes 0.996 / 0.997 / 0.998 / 0.998 /
+# 0.998 / 0.997; glove-50 2 planes 0.716 / 0.755 / 0.765 / 0.760 / 0.744 / 0.730.
 QUERY_CLIP = 3.0
 MAX_BITS = 8.0
 
