@@ -84,6 +84,34 @@ const Level& active_level() {
 
 namespace fastscan_detail {
 
+namespace {
+
+// Table rows from per-bit costs: bit g = 4p + t of the flattened code (dimension k, plane j)
+// costs c0 when clear and c1 when set (cost(k, j, c0, c1); bits past code_dim cost 0), and
+// entry v of row p sums the costs of the nibble's bits as v sets them.
+template <class Cost>
+void fill_rows(size_t planes, size_t code_dim, size_t npos, uint8_t* lut, const Cost& cost) {
+  size_t k = 0, j = 0;  // dimension and plane of bit g = 4p + t (no divisions in the loop)
+  for (size_t p = 0; p < npos; ++p) {
+    int base = 0, delta[4];
+    for (size_t t = 0; t < 4; ++t) {
+      int c0 = 0, c1 = 0;
+      if (k < code_dim) cost(k, j, c0, c1);
+      base += c0;
+      delta[t] = c1 - c0;
+      if (++j == planes) j = 0, ++k;
+    }
+    // entry[v] = entry[v without its lowest set bit] + delta[that bit].
+    int e[16];
+    e[0] = base;
+    for (unsigned v = 1; v < 16; ++v) e[v] = e[v & (v - 1)] + delta[__builtin_ctz(v)];
+    uint8_t* row = lut + 16 * p;
+    for (unsigned v = 0; v < 16; ++v) row[v] = uint8_t(e[v]);
+  }
+}
+
+}  // namespace
+
 unsigned build_lut(const uint8_t* query_code, size_t planes, size_t code_dim, size_t npos,
                    uint8_t* lut) {
   const size_t plane_bytes = words_per_plane(code_dim) * 8;
@@ -122,24 +150,11 @@ unsigned build_lut(const uint8_t* query_code, size_t planes, size_t code_dim, si
   }
   // cost(bit g = k * P + j, value b) = w_j * sum_i w_i [q_ik != b]
   //   = w_j * Q_k when b = 0 and w_j * (full - Q_k) when b = 1.
-  size_t k = 0, j = 0;  // dimension and plane of bit g = 4p + t (no divisions in the loop)
-  for (size_t p = 0; p < npos; ++p) {
-    int base = 0, delta[4];
-    for (size_t t = 0; t < 4; ++t) {
-      const int wj = 1 << (planes - 1 - j);
-      const int c0 = k < code_dim ? wj * qk[k] : 0;
-      const int c1 = k < code_dim ? wj * (full - qk[k]) : 0;
-      base += c0;
-      delta[t] = c1 - c0;
-      if (++j == planes) j = 0, ++k;
-    }
-    // entry[v] = entry[v without its lowest set bit] + delta[that bit].
-    int e[16];
-    e[0] = base;
-    for (unsigned v = 1; v < 16; ++v) e[v] = e[v & (v - 1)] + delta[__builtin_ctz(v)];
-    uint8_t* row = lut + 16 * p;
-    for (unsigned v = 0; v < 16; ++v) row[v] = uint8_t(e[v]);
-  }
+  fill_rows(planes, code_dim, npos, lut, [&](size_t k, size_t j, int& c0, int& c1) {
+    const int wj = 1 << (planes - 1 - j);
+    c0 = wj * qk[k];
+    c1 = wj * (full - qk[k]);
+  });
   // Largest possible entry: the four bits of a nibble each cost at most w_j * full; the
   // pattern of planes repeats every 3 nibbles at most.
   unsigned bound = 0;
@@ -156,25 +171,13 @@ unsigned build_lut_asymmetric(const uint8_t* query, size_t planes, size_t code_d
   constexpr size_t B = kAsymmetricQueryBits;
   const size_t plane_bytes = words_per_plane(code_dim) * 8;
   const int top = (1 << B) - 1;
-  size_t k = 0, j = 0;  // dimension and plane of bit g = 4p + t
-  for (size_t p = 0; p < npos; ++p) {
-    int base = 0, delta[4];
-    for (size_t t = 0; t < 4; ++t) {
-      int u = 0;
-      if (k < code_dim)
-        for (size_t i = 0; i < B; ++i)
-          u |= int(code_bit(query + (j * B + i) * plane_bytes, k)) << (B - 1 - i);
-      const int c0 = k < code_dim ? u : 0, c1 = k < code_dim ? top - u : 0;
-      base += c0;
-      delta[t] = c1 - c0;
-      if (++j == planes) j = 0, ++k;
-    }
-    int e[16];
-    e[0] = base;
-    for (unsigned v = 1; v < 16; ++v) e[v] = e[v & (v - 1)] + delta[__builtin_ctz(v)];
-    uint8_t* row = lut + 16 * p;
-    for (unsigned v = 0; v < 16; ++v) row[v] = uint8_t(e[v]);
-  }
+  fill_rows(planes, code_dim, npos, lut, [&](size_t k, size_t j, int& c0, int& c1) {
+    int u = 0;
+    for (size_t i = 0; i < B; ++i)
+      u |= int(code_bit(query + (j * B + i) * plane_bytes, k)) << (B - 1 - i);
+    c0 = u;
+    c1 = top - u;
+  });
   return 4u * unsigned(top);  // four bits per nibble, each costing at most 2^B - 1
 }
 
