@@ -308,6 +308,13 @@ void scan_batch(const uint8_t* blocks, size_t n, const uint8_t* queries, size_t 
 
 }  // namespace
 
+void fastscan_lut_scan(const uint8_t* blocks, size_t n, size_t npos, const uint8_t* const* luts,
+                       size_t nq, unsigned max_entry, uint32_t* out, size_t out_stride) {
+  if (n == 0 || nq == 0) return;
+  fd::ScanArgs args{blocks, n, npos, luts, nq, max_entry, out, out_stride};
+  active_level().scan(args);
+}
+
 const char* fastscan_level() { return active_level().name; }
 
 }  // namespace bitgraph

@@ -58,6 +58,13 @@ void fastscan_sdc_batch(const uint8_t* blocks, size_t n, const uint8_t* queries,
 void fastscan_asymmetric_batch(const uint8_t* blocks, size_t n, const uint8_t* queries,
                                size_t nq, size_t planes, size_t code_dim, uint32_t* out);
 
+// Queries' own tables against packed blocks of 4-bit codes (any code, e.g. product-quantizer
+// nibbles: the IVF index): out[q * out_stride + i] = sum_p luts[q][16p + nibble(doc i, p)] for
+// the first n documents, npos positions each (a multiple of 4; the block layout above), every
+// entry <= max_entry. Up to 4 queries share each block load (register blocking).
+void fastscan_lut_scan(const uint8_t* blocks, size_t n, size_t npos, const uint8_t* const* luts,
+                       size_t nq, unsigned max_entry, uint32_t* out, size_t out_stride);
+
 // The instruction set fastscan_sdc runs with: "avx512" | "avx2" | "generic". Chosen once; the
 // environment variable BITGRAPH_SIMD (as for the float kernels) may force a lower level.
 const char* fastscan_level();

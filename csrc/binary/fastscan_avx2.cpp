@@ -60,6 +60,36 @@ inline void step(const uint8_t* blk, const uint8_t* const* luts, size_t pair,
   }
 }
 
+// Short codes (npos * max_entry <= 65535): the whole sums fit uint16 lanes, so the two lanes
+// fold in 16 bits and go out once, with no uint32 widening (see fastscan_avx512.cpp).
+inline __m128i fold_lanes(__m256i v) {
+  return _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+inline void store_docs(__m128i even, __m128i odd, uint32_t* out) {
+  __m256i* dst = reinterpret_cast<__m256i*>(out);
+  _mm256_storeu_si256(dst, _mm256_cvtepu16_epi32(_mm_unpacklo_epi16(even, odd)));
+  _mm256_storeu_si256(dst + 1, _mm256_cvtepu16_epi32(_mm_unpackhi_epi16(even, odd)));
+}
+
+template <int NQ, int U>
+void scan_block_short(const uint8_t* blk, size_t npos, const uint8_t* const* luts,
+                      uint32_t* const* out) {
+  const size_t pairs = npos / 2;
+  __m256i acc[NQ][4];
+  for (int q = 0; q < NQ; ++q)
+    for (int a = 0; a < 4; ++a) acc[q][a] = _mm256_setzero_si256();
+  size_t p = 0;
+  for (; p + U <= pairs; p += U) step<NQ, U>(blk, luts, p, acc);
+  for (; p < pairs; ++p) step<NQ, 1>(blk, luts, p, acc);
+  for (int q = 0; q < NQ; ++q)
+    for (int h = 0; h < 2; ++h) {
+      const __m256i odd = acc[q][2 * h + 1];
+      const __m256i even = _mm256_sub_epi16(acc[q][2 * h], _mm256_slli_epi16(odd, 8));
+      store_docs(fold_lanes(even), fold_lanes(odd), out[q] + 16 * h);
+    }
+}
+
 template <int NQ, int U>
 void scan_block(const uint8_t* blk, size_t npos, const uint8_t* const* luts, unsigned max_entry,
                 uint32_t* const* out) {
@@ -102,7 +132,10 @@ void scan_all(const ScanArgs& s, const uint8_t* const* luts, size_t q0) {
     const size_t base = b * kFastscanBlockDocs;
     const bool full = s.n - base >= kFastscanBlockDocs;
     for (int q = 0; q < NQ; ++q) out[q] = full ? s.out + (q0 + q) * s.out_stride + base : tail[q];
-    scan_block<NQ, U>(s.blocks + b * block_bytes, s.npos, luts, s.max_entry, out);
+    if (s.npos * s.max_entry <= 65535)
+      scan_block_short<NQ, U>(s.blocks + b * block_bytes, s.npos, luts, out);
+    else
+      scan_block<NQ, U>(s.blocks + b * block_bytes, s.npos, luts, s.max_entry, out);
     if (!full)
       for (int q = 0; q < NQ; ++q)
         std::memcpy(s.out + (q0 + q) * s.out_stride + base, tail[q],

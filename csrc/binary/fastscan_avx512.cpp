@@ -65,6 +65,40 @@ inline void step(const uint8_t* blk, const uint8_t* const* luts, size_t quad, __
   }
 }
 
+// Four 128-bit lanes of uint16 sums -> one lane (no overflow: see scan_block_short).
+inline __m128i fold_lanes(__m512i v) {
+  __m256i h = _mm256_add_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  return _mm_add_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+// Even and odd document sums of 16 documents -> 16 uint32 in document order.
+inline void store_docs(__m128i even, __m128i odd, uint32_t* out) {
+  __m256i docs = _mm256_set_m128i(_mm_unpackhi_epi16(even, odd), _mm_unpacklo_epi16(even, odd));
+  _mm512_storeu_si512(out, _mm512_cvtepu16_epi32(docs));
+}
+
+// Short codes (npos * max_entry <= 65535, e.g. the IVF index's 4-bit product codes): every
+// document's whole sum fits a uint16 lane, so the block needs no uint32 widening at all: the
+// lanes fold in 16 bits and go out once. The widening epilogue of scan_block cost about as
+// much as the lookups themselves at 52 positions.
+template <int NQ, int U>
+void scan_block_short(const uint8_t* blk, size_t npos, const uint8_t* const* luts,
+                      uint32_t* const* out) {
+  const size_t quads = npos / 4;
+  __m512i acc[NQ][4];
+  for (int q = 0; q < NQ; ++q)
+    for (int a = 0; a < 4; ++a) acc[q][a] = _mm512_setzero_si512();
+  size_t p = 0;
+  for (; p + U <= quads; p += U) step<NQ, U>(blk, luts, p, acc);
+  for (; p < quads; ++p) step<NQ, 1>(blk, luts, p, acc);
+  for (int q = 0; q < NQ; ++q)
+    for (int h = 0; h < 2; ++h) {
+      const __m512i odd = acc[q][2 * h + 1];
+      const __m512i even = _mm512_sub_epi16(acc[q][2 * h], _mm512_slli_epi16(odd, 8));
+      store_docs(fold_lanes(even), fold_lanes(odd), out[q] + 16 * h);
+    }
+}
+
 template <int NQ, int U>
 void scan_block(const uint8_t* blk, size_t npos, const uint8_t* const* luts, unsigned max_entry,
                 uint32_t* const* out) {
@@ -106,7 +140,10 @@ void scan_all(const ScanArgs& s, const uint8_t* const* luts, size_t q0) {
     const size_t base = b * kFastscanBlockDocs;
     const bool full = s.n - base >= kFastscanBlockDocs;
     for (int q = 0; q < NQ; ++q) out[q] = full ? s.out + (q0 + q) * s.out_stride + base : tail[q];
-    scan_block<NQ, U>(s.blocks + b * block_bytes, s.npos, luts, s.max_entry, out);
+    if (s.npos * s.max_entry <= 65535)
+      scan_block_short<NQ, U>(s.blocks + b * block_bytes, s.npos, luts, out);
+    else
+      scan_block<NQ, U>(s.blocks + b * block_bytes, s.npos, luts, s.max_entry, out);
     if (!full)
       for (int q = 0; q < NQ; ++q)
         std::memcpy(s.out + (q0 + q) * s.out_stride + base, tail[q],
