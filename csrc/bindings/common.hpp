@@ -595,5 +595,6 @@ void bind_flat(py::module_& m);
 void bind_kernels(py::module_& m);
 void bind_binary(py::module_& m);
 void bind_fastscan(py::module_& m);
+void bind_ivf(py::module_& m);
 
 }  // namespace bitgraph::bindings

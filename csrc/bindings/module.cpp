@@ -45,4 +45,5 @@ PYBIND11_MODULE(_core, m) {
   bind_flat(m);
   bind_binary(m);
   bind_fastscan(m);
+  bind_ivf(m);
 }
