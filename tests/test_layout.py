@@ -50,14 +50,17 @@ LAYERS: list[tuple[str, list[str]]] = [
                              "bitgraph._search_batches", "bitgraph.binary.binarizer",
                              "bitgraph.binary.training", "bitgraph.binary.selection",
                              "bitgraph._rerank_store",
-                             "bitgraph._reranking"]),
+                             "bitgraph._reranking",
+                             # IVF training, list packing and the partition state (numpy)
+                             "bitgraph.ivf.training", "bitgraph.ivf.layout",
+                             "bitgraph.ivf.partition"]),
     # The index classes.
     ("indexes", ["bitgraph._index_base", "bitgraph._device", "bitgraph.hnsw", "bitgraph.flat",
-                 "bitgraph.binary.index"]),
+                 "bitgraph.binary.index", "bitgraph.ivf.index"]),
     # The client of the service (speaks HTTP; results and filters from below).
     ("client", ["bitgraph.client"]),
     # Package namespaces and the pickle alias.
-    ("facade", ["bitgraph", "bitgraph.binary", "bitgraph.loading"]),
+    ("facade", ["bitgraph", "bitgraph.binary", "bitgraph.ivf", "bitgraph.loading"]),
     # Above the public API: the HTTP service, and the command line that starts it.
     ("service and tools", ["bitgraph.server", "bitgraph.server.[!_]*"]),
     # The sharded layer on Ray (bitgraph[ray]): the public API, and the service's request
@@ -238,4 +241,4 @@ def test_every_index_kind_is_registered_on_any_import():
             "sys.stdout.write(','.join(sorted(p._INDEX_KINDS)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert out == "binary,flat,hnsw"
+    assert out == "binary,flat,hnsw,ivf"

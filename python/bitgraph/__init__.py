@@ -26,6 +26,7 @@ from .errors import (
 from .filters import Filter
 from .flat import FlatIndex
 from .hnsw import HNSWIndex
+from .ivf import IVFIndex
 from .persistence import load, loads
 from .planner import PlannerConfig
 from .result import SearchResult
@@ -65,6 +66,7 @@ def backend_info() -> dict[str, object]:
 __all__ = [
     "HNSWIndex",
     "FlatIndex",
+    "IVFIndex",
     "RecurrentBinarizer",
     "BinaryIndex",
     "SearchResult",

@@ -13,6 +13,7 @@ from .codes import binary_distances  # noqa: E402
 from .encode import binary_encode  # noqa: E402
 from .flat import FlatCore  # noqa: E402
 from .hnsw import HNSWCore  # noqa: E402
+from .ivf import ivf_search  # noqa: E402
 from .kernels import decode_rows, distances, encode_rows  # noqa: E402
 from .rerank import rerank  # noqa: E402
 
@@ -21,4 +22,4 @@ QUERY_CHECKS = False
 
 SIMD_LEVEL = "numba"
 
-__all__ = ["rerank", "binary_distances", "binary_encode", "HNSWCore", "FlatCore", "encode_rows", "decode_rows", "distances", "SIMD_LEVEL"]
+__all__ = ["rerank", "ivf_search", "binary_distances", "binary_encode", "HNSWCore", "FlatCore", "encode_rows", "decode_rows", "distances", "SIMD_LEVEL"]
