@@ -287,6 +287,17 @@ def test_flat_build_and_search_work(tmp_path, vectors):
     assert result.exit_code == 0 and "query 0: 0:" in result.output
 
 
+def test_ivf_build_and_search_work(tmp_path, vectors):
+    out = tmp_path / "ivf.bg"
+    result = _run("build", vectors, out, "--kind", "ivf", "--metric", "l2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "IVFIndex" in result.output
+    result = _run("search", out, vectors, "-k", "1", "--show", "1", "--ef", "1000")
+    assert result.exit_code == 0 and "query 0: 0:" in result.output
+    result = _run("build", vectors, tmp_path / "x.bg", "--kind", "ivf", "--storage", "int8")
+    assert result.exit_code != 0 and "float32" in result.output
+
+
 # --------------------------------------------------------------------------- bench options
 
 @pytest.fixture()

@@ -149,7 +149,9 @@ const std::vector<Scored>& nearest_lists(const float* coarse, size_t nlist, size
                                          Scratch& s) {
   std::vector<Scored>& out = s.near;
   out.clear();
-  if (nprobe * 16 < nlist) {
+  // (Up to a quarter of the lists: past that the sample's rank is too close to its end to
+  // leave a margin, and sorting every list costs little beside scanning that many.)
+  if (nprobe * 4 <= nlist) {
     std::vector<float>& sample = s.sample;
     sample.clear();
     for (size_t l = 0; l < nlist; l += 8) sample.push_back(coarse[l]);

@@ -62,7 +62,9 @@ _POSITIVE = click.IntRange(min=1)
 @main.command()
 @click.argument("vectors", type=click.Path(exists=True, dir_okay=False))
 @click.argument("index_path", type=click.Path(dir_okay=False))
-@click.option("--kind", type=click.Choice(["hnsw", "flat"]), default="hnsw", show_default=True)
+@click.option("--kind", type=click.Choice(["hnsw", "flat", "ivf"]), default="hnsw",
+              show_default=True, help="ivf: IVFIndex (float32 rows; its lists are trained "
+              "before saving; search's --ef is the lists probed)")
 @click.option("--metric", type=click.Choice(["cosine", "ip", "l2"]), default="cosine",
               show_default=True)
 @click.option("--storage", type=click.Choice(["float32", "float16", "int8"]), default="float32",
@@ -84,17 +86,25 @@ def build(vectors: str, index_path: str, kind: str, metric: str, storage: str, M
     """
     from .flat import FlatIndex
     from .hnsw import HNSWIndex
+    from .ivf import IVFIndex
 
+    if kind == "ivf" and storage != "float32":
+        raise click.BadParameter("--kind ivf keeps float32 rows (it re-ranks with them)",
+                                 param_hint="--storage")
     out = check_output_path(index_path, "INDEX_PATH", force=force)
     data = read_vectors(vectors, "VECTORS")
     try:
         if kind == "hnsw":
             index: Any = HNSWIndex(data.shape[1], metric=metric, M=M,
                                    ef_construction=ef_construction, storage=storage)
+        elif kind == "ivf":
+            index = IVFIndex(data.shape[1], metric=metric)
         else:
             index = FlatIndex(data.shape[1], metric=metric, storage=storage)
         start = time.perf_counter()
         index.add(data, threads=threads, progress=progress)
+        if kind == "ivf":
+            index.train()  # saved trained: the first search after loading does not train
         elapsed = time.perf_counter() - start
     except (BitgraphError, OSError) as e:
         _fail(f"cannot build the index from {vectors}", e)
@@ -192,7 +202,7 @@ def _check_bench_options(run_suite: Any, dataset: str | None, libs: str,
 # `bitgraph bench --full` replaces these defaults (options given explicitly are kept)
 _FULL = dict(libs="all", threads="1,all", repeats=3, max_base=0, max_queries=0,
              latency_queries=1000, ef=None)
-DEFAULT_BENCH_LIBS = "bitgraph-f32,bitgraph-f16,bitgraph-bin4,faiss-hnsw,hnswlib,usearch"
+DEFAULT_BENCH_LIBS = "bitgraph-f32,bitgraph-f16,bitgraph-ivf,bitgraph-bin4,faiss-hnsw,hnswlib,usearch"
 
 
 @main.command()

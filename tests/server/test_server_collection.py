@@ -97,3 +97,18 @@ def test_zero_vectors_are_refused_for_cosine(tmp_path):
     c = Collection.create(tmp_path / "c", CollectionSpec.from_json("c", {"dim": 4}))
     with pytest.raises(ApiError, match="zero vector"):
         c.upsert(Upsert(np.array([1]), np.zeros((1, 4), np.float32), [{}], [None]))
+
+
+def test_an_ivf_collection_searches_and_replays(tmp_path):
+    c = Collection.create(tmp_path / "c", _spec("ivf"))
+    c.upsert(_batch(list(range(200)), attrs=[{"a": i % 2} for i in range(200)]))
+    assert isinstance(c.index, bg.IVFIndex)
+    q = c.index.get_vectors([7])
+    res = c.search(q, 1, 10_000, None, None)
+    assert res.ids[0, 0] == 7 and res.distances[0, 0] == 0
+    filtered = c.search(q, 5, None, bg.Filter.eq("a", 0), None)
+    assert (filtered.ids[0] % 2 == 0).all()
+    live = _state(c)
+    assert _state(Collection.open(tmp_path / "c")) == live
+    with pytest.raises(ApiError):
+        _spec("ivf", storage="int8")

@@ -12,7 +12,7 @@ from .kernels import IP, L2
 
 BLOCK_ROWS = 32
 CODEBOOK = 16
-TABLE_TOP = 63  # kIvfTableTop in csrc/ivf/ivf_search.hpp
+TABLE_TOP = 127  # kIvfTableTop in csrc/ivf/ivf_search.hpp
 
 
 @njit(cache=True, nogil=True)

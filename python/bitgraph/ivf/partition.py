@@ -22,8 +22,10 @@ from . import layout, training
 LISTS_PER_SQRT_N = 1.6
 #: Fewest rows per list k-means trains with (FAISS warns below 39).
 MIN_ROWS_PER_LIST = 39
-#: k-means trains on at most this many rows per list; the codebooks on at most CODEBOOK_SAMPLE.
-KMEANS_ROWS_PER_LIST = 64
+#: k-means trains on at most this many rows per list (FAISS's default too; glove-50 390k,
+#: nprobe 60: 64 rows per list -> recall@10 0.955, 256 -> 0.960, all 390 -> 0.961), the
+#: codebooks on at most CODEBOOK_SAMPLE.
+KMEANS_ROWS_PER_LIST = 256
 CODEBOOK_SAMPLE = 65536
 
 

@@ -21,7 +21,7 @@ _SCHEMAS: dict[str, Any] = {
     "CollectionConfig": {"type": "object", "required": ["dim"], "properties": {
         "dim": {"type": "integer", "minimum": 1},
         "metric": {"enum": ["cosine", "l2", "ip"], "default": "cosine"},
-        "kind": {"enum": ["hnsw", "flat", "binary"], "default": "hnsw"},
+        "kind": {"enum": ["hnsw", "flat", "binary", "ivf"], "default": "hnsw"},
         "storage": {"enum": ["float32", "float16", "int8"], "default": "float32"},
         "M": {"type": "integer", "default": 16}, "ef_construction": {"type": "integer",
                                                                      "default": 200},

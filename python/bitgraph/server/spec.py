@@ -12,7 +12,7 @@ from .errors import bad_request
 from .requests import check_keys, get_bool, get_int, get_str
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-KINDS = ("hnsw", "flat", "binary")
+KINDS = ("hnsw", "flat", "binary", "ivf")
 METRICS = ("cosine", "l2", "ip")
 STORAGES = ("float32", "float16", "int8")
 MAX_DIM = 65_536
@@ -85,6 +85,8 @@ class CollectionSpec:
         storage = get_str(body, "storage", "float32", STORAGES) or "float32"
         if kind == "binary" and "storage" in body:
             raise bad_request("a binary collection stores codes: storage does not apply")
+        if kind == "ivf" and storage != "float32":
+            raise bad_request("an ivf collection keeps float32 rows (it re-ranks with them)")
         return cls(name=name, dim=dim, metric=get_str(body, "metric", "cosine", METRICS) or "cosine",
                    kind=kind, storage=storage, M=get_int(body, "M", 16, 2, 256),
                    ef_construction=get_int(body, "ef_construction", 200, 1, 10_000),
@@ -113,6 +115,8 @@ class CollectionSpec:
                                 ef_construction=self.ef_construction, seed=self.seed)
         if self.kind == "flat":
             return bg.FlatIndex(self.dim, metric=self.metric, storage=self.storage)
+        if self.kind == "ivf":  # search's ef is the lists probed
+            return bg.IVFIndex(self.dim, metric=self.metric, seed=self.seed)
         b = self.binarizer
         binarizer = bg.RecurrentBinarizer(self.dim, loops=b.loops, code_dim=b.code_dim,
                                           learned=b.learned, seed=self.seed).fit(sample)
