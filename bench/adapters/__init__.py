@@ -26,11 +26,12 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "bitgraph-flat": ("bitgraph_adapter", "BitgraphFlat"),
     "bitgraph-numba-f32": ("bitgraph_adapter", "BitgraphNumbaHNSW"),
     "bitgraph-bin4": ("bitgraph_adapter", "BitgraphBinaryHNSW"),
+    "bitgraph-ivf": ("bitgraph_adapter", "BitgraphIVF"),
 }
 
 # what "--libs all" means; opt-in: bitgraph-i8 (int8 storage is not a like-for-like
 # comparison), bitgraph-numba-f32 (our fallback backend, not a peer) and usearch-cos (a slower configuration of a peer already in the list)
-DEFAULT_LIBS = ["bitgraph-f32", "bitgraph-f16", "bitgraph-bin4", "bitgraph-flat",
+DEFAULT_LIBS = ["bitgraph-f32", "bitgraph-f16", "bitgraph-ivf", "bitgraph-bin4", "bitgraph-flat",
                 "faiss-hnsw", "hnswlib", "usearch", "scann", "scann-r4", "vsag", "faiss-flat"]
 PEER_LIBS = ["faiss-hnsw", "hnswlib", "usearch", "scann", "scann-r4", "vsag", "faiss-flat"]
 

@@ -191,3 +191,48 @@ class BitgraphBinaryHNSW(_BitgraphBase):
         ids, _ = self.index.search(q.reshape(1, -1), k=k, ef=self.ef,
                                    oversample=self.oversample, threads=self.threads)
         return np.asarray(ids)[0]
+
+
+class BitgraphIVF(_BitgraphBase):
+    """bitgraph.IVFIndex: k-means lists (1.6 sqrt(n)), 4-bit residual codes (one per value)
+    scored with the fast-scan kernels, float32 re-rank in RAM.
+
+    ef -> search breadth with ScaNN's adapter's mapping: ``nprobe = ef`` lists and
+    ``rerank = clip(ef, 40, 250)`` candidates (glove-50 390k, 999 lists, 1 thread: ef 48 ->
+    recall@10 0.950 at 22.9k QPS, 64 -> 0.968, 128 -> 0.990 at 9.9k; a shorter re-rank,
+    clip(ef / 2, 40, 250), reached 0.989 at ef 128)."""
+
+    family = "bitgraph-ivf"
+    is_graph = True  # not a graph, but ef is its search breadth: the suite sweeps it
+    rerank_min, rerank_max = 40, 250
+
+    def describe(self) -> str:
+        nlist = self.index.nlist if self.index is not None else None
+        lists = f"{nlist} lists" if nlist else "1.6 sqrt(n) lists"
+        return (f"bitgraph IVFIndex: {lists}, 4-bit residual codes per value scored by "
+                f"fast-scan, float32 re-rank of clip(ef, {self.rerank_min}, "
+                f"{self.rerank_max}) in RAM; ef = lists probed")
+
+    def params(self) -> dict:
+        return {**super().params(), "nlist": self.index.nlist if self.index else None,
+                "rerank": [self.rerank_min, self.rerank_max]}
+
+    def _make_index(self):
+        return self._bg.IVFIndex(self.dim, metric=self.metric)
+
+    def fit(self, X: np.ndarray) -> None:
+        super().fit(X)
+        self.index.train()  # the lists are part of the build, not of the first search
+
+    def _rerank(self) -> int:
+        return int(min(max(self.ef or 1, self.rerank_min), self.rerank_max))
+
+    def batch_query(self, Q: np.ndarray, k: int) -> np.ndarray:
+        ids, _ = self.index.search(as_f32(Q), k=k, nprobe=self.ef, rerank=self._rerank(),
+                                   threads=self.threads)
+        return np.asarray(ids)
+
+    def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        ids, _ = self.index.search(q.reshape(1, -1), k=k, nprobe=self.ef,
+                                   rerank=self._rerank(), threads=self.threads)
+        return np.asarray(ids)[0]

@@ -74,7 +74,7 @@ def test_console_tables_order_and_legend():
     assert "M = 16, ef_construction = 200" in out["legend"]
 
 
-@pytest.mark.parametrize("name", ["bitgraph-f32", "bitgraph-f16", "bitgraph-bin4",
+@pytest.mark.parametrize("name", ["bitgraph-f32", "bitgraph-f16", "bitgraph-ivf", "bitgraph-bin4",
                                   "faiss-hnsw", "hnswlib", "usearch", "faiss-flat"])
 def test_every_default_label_describes_itself(name):
     if not available(name)[0]:
@@ -86,6 +86,8 @@ def test_every_default_label_describes_itself(name):
         assert "not learned" in text and "re-ranked" in text and "16 x k" in text
     if name == "bitgraph-f16":
         assert "float16" in text
+    if name == "bitgraph-ivf":
+        assert "IVFIndex" in text and "re-rank" in text
 
 
 def test_build_logs_before_and_after(tmp_path):
