@@ -120,7 +120,7 @@ def test_collections_admin(client):
     assert "admin-1" not in client.list_collections()
     with pytest.raises(ServiceNotFound):
         client.collection("admin-1")
-    for bad in ({"dim": 0}, {"dim": 4, "metric": "hamming"}, {"dim": 4, "kind": "ivf"},
+    for bad in ({"dim": 0}, {"dim": 4, "metric": "hamming"}, {"dim": 4, "kind": "lsh"},
                 {"dim": 4, "binarizer": {"loops": 2}}, {"dim": 4, "colour": 1}, {}):
         with pytest.raises(ServiceValueError):
             client.request("PUT", "/collections/bad-config", bad)
