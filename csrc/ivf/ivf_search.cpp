@@ -67,8 +67,7 @@ struct Reservoir {
     std::nth_element(items.begin(), items.begin() + (pool - 1), items.end(),
                      [](const Scored& a, const Scored& b) { return a.dist < b.dist; });
     items.resize(pool);
-    bound = items[pool - 1].dist;
-    for (const Scored& it : items) bound = std::max(bound, it.dist);
+    bound = items[pool - 1].dist;  // nth_element left the largest kept estimate there
   }
   // The pool's best, in no particular order.
   const std::vector<Scored>& best() {

@@ -11,7 +11,7 @@ import numpy as np
 from .._index_base import _VectorIndex
 from .._rows import padded
 from .._search_batches import filter_groups
-from .._validation import check_int, check_result_size, default_threads
+from .._validation import as_ids, check_int, check_result_size, default_threads
 from ..errors import BitgraphValueError
 from ..persistence import register_index_kind
 from ..result import SearchResult
@@ -152,11 +152,10 @@ class IVFIndex(_VectorIndex):
             self.train()
             part = self._partition
             assert part is not None
-        rows, _, deleted = self._rows()
+        rows, _, _ = self._rows()
         if part.encoded_slots < rows.shape[0]:
             part.encode(np.ascontiguousarray(rows[part.encoded_slots:]))
-        part.packed(deleted)
-        return part
+        return part  # packed by the first _ivf call that needs it
 
     # --- search --------------------------------------------------------------------------
     def search(self, queries: Any, k: int = 10, *, nprobe: int | None = None,
@@ -255,8 +254,7 @@ class IVFIndex(_VectorIndex):
     # --- writes that change the codes ----------------------------------------------------
     def remove(self, ids: Any) -> None:
         with self._write_lock:
-            slots = self._slots_of(np.asarray(ids, dtype=np.int64).reshape(-1)) if (
-                self._partition is not None) else None
+            slots = self._slots_of(as_ids(ids, None)) if self._partition is not None else None
             super().remove(ids)
             if slots is not None and self._partition is not None:
                 self._partition.drop(slots)
