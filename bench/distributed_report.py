@@ -18,6 +18,9 @@ FORMULA = (
     "a planning figure, not a measurement (at 100M rows memory latency, not cores, may bound it)")
 
 
+LOCAL = "2 shards in one process"
+
+
 def _at_target(rows: list[dict], system: str, target: float) -> dict | None:
     """The fastest point of a system reaching the target recall (equal-recall comparison)."""
     return max((r for r in rows if r["part"] == "scatter" and r["system"] == system
@@ -31,6 +34,12 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     if one and two:
         out["batch_overhead"] = one["qps"] / two["qps"] - 1
         out["single_query_p50_ratio"] = two["p50_ms"] / one["p50_ms"]
+        out["single_ef"], out["shards_ef"] = one["ef"], two["ef"]
+    local = _at_target(rows, LOCAL, target)
+    if one and local:  # the same shard files in this process: sharding's own cost
+        out["inprocess_overhead"] = one["qps"] / local["qps"] - 1
+        if two:  # and what the Ray calls add to it
+            out["ray_overhead"] = local["qps"] / two["qps"] - 1
     flat = next((r for r in rows if r["part"] == "flat"), None)
     if flat:
         out["flat_overhead"] = flat["qps_single"] / flat["qps_2_shards"] - 1
@@ -102,7 +111,15 @@ def section(result: dict[str, Any]) -> str:
         lines.append(f"- batched scatter-gather overhead at recall@10 >= {p['target_recall']} "
                      f"(2 shards against one index of the same size): "
                      f"{100 * s['batch_overhead']:+.1f}% (negative: the shards are faster); "
-                     f"single-query p50 ratio {s['single_query_p50_ratio']:.2f}x")
+                     f"single-query p50 ratio {s['single_query_p50_ratio']:.2f}x "
+                     f"(ef {s['single_ef']} single, {s['shards_ef']} per shard)")
+    if "inprocess_overhead" in s:
+        ray_part = (f"; the Ray calls add {100 * s['ray_overhead']:+.1f}% on top of the "
+                    "in-process shards" if "ray_overhead" in s else "")
+        lines.append(f"- the same two shard files searched in one process (two threads, the "
+                     f"same merge, no Ray): {100 * s['inprocess_overhead']:+.1f}% against the "
+                     f"single index: the cost of splitting the graph itself (each query walks "
+                     f"two graphs, each at an ef >= k){ray_part}")
     if "flat_overhead" in s:
         lines.append(f"- the same for exact (Flat) shards, whose work splits between shards: "
                      f"{100 * s['flat_overhead']:+.1f}% (ids identical to the single Flat "

@@ -16,6 +16,10 @@ def _result(exponent: float | None) -> dict:
          "p50_ms": 0.05},
         {"part": "scatter", "system": "2 shards", "ef": 12, "qps": 800.0, "recall": 0.97,
          "p50_ms": 2.0},
+        {"part": "scatter", "system": "2 shards in one process", "ef": 12, "qps": 900.0,
+         "recall": 0.97, "p50_ms": 0.2},
+        {"part": "scatter", "system": "2 shards in one process", "ef": 10, "qps": 1900.0,
+         "recall": 0.94, "p50_ms": 0.1},
         {"part": "route", "route": "kmeans", "probe": 2, "shards": 4, "ef": 12, "qps": 900.0,
          "recall": 0.955, "counts": [1, 2, 3, 4]},
         {"part": "route", "route": "kmeans", "probe": 1, "shards": 4, "ef": 12, "qps": 1500.0,
@@ -39,6 +43,12 @@ def _result(exponent: float | None) -> dict:
 def test_overhead_is_at_equal_recall_and_kmeans_takes_the_smallest_probe():
     s = dr.summary(_result(0.3))
     assert math.isclose(s["batch_overhead"], 1000 / 800 - 1)  # ef 10 is below the target
+    assert (s["single_ef"], s["shards_ef"]) == (16, 12)
+    # the in-process shards split the overhead into sharding's own cost and Ray's
+    assert math.isclose(s["inprocess_overhead"], 1000 / 900 - 1)
+    assert math.isclose(s["ray_overhead"], 900 / 800 - 1)
+    text = dr.section(_result(0.3))
+    assert "+11.1% against the single index" in text and "Ray calls add +12.5%" in text
     assert s["kmeans_probe"] == 2 and s["kmeans_visited_ratio"] == 0.5
     assert math.isclose(s["flat_overhead"], 100 / 90 - 1) and s["flat_same_ids"]
 
