@@ -13,8 +13,11 @@ Needs ``pip install -e ".[ray]"``. On one machine (a local Ray cluster of all co
    its fastest point reaching ``--target-recall``. A third system, the same two shard files
    loaded in this process and searched by two threads (then the same merge), splits the
    overhead: what sharding the graph costs by itself, and what the Ray calls add;
-3. routing: hash against k-means at 4 shards, recall@10 and batch QPS at probe 1..4 (the
-   shards a query visits);
+   Two more systems: 2 k-means shards searched with ``probe_margin`` (each query visits its
+   nearest shard, and the other only when its centroid is about as near), the routing that
+   visits fewer shards;
+3. routing: hash against k-means at 4 shards, recall@10 and batch QPS at probe 1..4 and at
+   probe margins (the shards a query visits, on average);
 4. sizing: bytes per vector of a shard (float32, float16, 2-bit binary codes with the floats
    memory-mapped for the re-rank) and the measured per-shard QPS, extrapolated to 100M and 1B
    vectors of 384 dims (see :mod:`bench.distributed_report` for the formula).
@@ -39,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import load_dataset
+from .distributed_report import LOCAL, MARGINS_2, MARGINS_4, kmeans_system
 from .metrics import id_recall_at_k
 
 K = 10
@@ -71,6 +75,23 @@ def _sweep(name: str, search: Any, ds: Any, q: np.ndarray, repeats: int, single_
     return _sweep_interleaved({name: search}, ds, q, repeats, single_n, efs, target)
 
 
+# A batch of 2,000 queries takes ~0.1 s; a pass that short swung by +-25% on a shared 2-core
+# VM (one index read 16.7k QPS at ef 13 and 26.4k at ef 14): each timed round repeats the batch
+# for at least this long.
+MIN_ROUND_S = 0.4
+
+
+def _timed_round(search: Any, q: np.ndarray, ef: int) -> tuple[float, np.ndarray]:
+    """(QPS, ids): the batch repeated for at least MIN_ROUND_S."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        ids = search(q, ef).ids
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= MIN_ROUND_S:
+            return n * q.shape[0] / elapsed, ids
+
+
 def _sweep_interleaved(systems: dict[str, Any], ds: Any, q: np.ndarray, repeats: int,
                        single_n: int, efs: tuple[int, ...], target: float
                        ) -> list[dict[str, Any]]:
@@ -79,21 +100,19 @@ def _sweep_interleaved(systems: dict[str, Any], ds: Any, q: np.ndarray, repeats:
     single-query p50. Stops once every system is past the target by 0.03."""
     rows = []
     for ef in efs:
-        times: dict[str, list[float]] = {name: [] for name in systems}
+        qps: dict[str, list[float]] = {name: [] for name in systems}
         found: dict[str, np.ndarray] = {}
         for _ in range(repeats):
             for name, search in systems.items():
-                t0 = time.perf_counter()
-                found[name] = search(q, ef).ids
-                times[name].append(time.perf_counter() - t0)
+                rate, found[name] = _timed_round(search, q, ef)
+                qps[name].append(rate)
         done = True
         for name, search in systems.items():
             rec = id_recall_at_k(found[name], ds.gt[: q.shape[0]], K)
             p50 = (_single_p50(lambda x, ef=ef, s=search: s(x, ef), q, single_n) if single_n
                    else float("nan"))
             rows.append({"part": "scatter", "system": name, "ef": ef,
-                         "qps": q.shape[0] / statistics.median(times[name]), "recall": rec,
-                         "p50_ms": p50})
+                         "qps": statistics.median(qps[name]), "recall": rec, "p50_ms": p50})
             done = done and rec >= min(0.999, target + 0.03)
         if done:
             break
@@ -167,15 +186,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "threads": max(1, cores // workers), "seconds": time.perf_counter() - t0})
         print(rows[-1], flush=True)
 
-    # 2. scatter-gather against one index of the same size
+    # 2. scatter-gather against one index of the same size; beside it 2 k-means shards where
+    # each query visits its nearest shard and the other only when it is about as near
+    # (probe_margin), the way to visit fewer shards than hash routing
     local = _LocalShards(Path(paths[2]), max(1, cores // 2))
-    with ShardedIndex.open(paths[2], threads=max(1, cores // 2)) as sharded:
-        rows += _sweep_interleaved(
-            {"single index": lambda z, ef: single.search(z, K, ef=ef),
-             "2 shards": lambda z, ef: sharded.search(z, K, ef=ef),
-             "2 shards in one process": lambda z, ef: local.search(z, K, ef)},
-            ds, q, args.repeats, args.single, EFS, args.target_recall)
+    km_path = build_sharded((ids, x), work / "km2", 2, index=spec, route="kmeans",
+                            sample_size=min(n, 50_000))
+    with ShardedIndex.open(paths[2], threads=max(1, cores // 2)) as sharded, \
+            ShardedIndex.open(km_path, threads=max(1, cores // 2)) as km:
+        systems = {"single index": lambda z, ef: single.search(z, K, ef=ef),
+                   "2 shards": lambda z, ef: sharded.search(z, K, ef=ef),
+                   LOCAL: lambda z, ef: local.search(z, K, ef)}
+        for m in MARGINS_2:
+            systems[kmeans_system(m)] = (lambda z, ef, m=m: km.search(z, K, ef=ef,
+                                                                       probe_margin=m))
+        rows += _sweep_interleaved(systems, ds, q, args.repeats, args.single, EFS,
+                                   args.target_recall)
         shard_threads = sharded.info()[0]["threads"]
+        km_counts = [i["count"] for i in km.info()]
+        for m in MARGINS_2:
+            rows.append({"part": "visits", "system": kmeans_system(m), "margin": m,
+                         "shards": 2, "counts": km_counts,
+                         "visits": float(km.router.visits(q, margin=m).sum(1).mean())})
     local.close()
     for r in (r for r in rows if r["part"] == "scatter"):
         print(r, flush=True)
@@ -202,19 +234,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                           sample_size=min(n, 50_000))
         with ShardedIndex.open(p, threads=1) as sh:
             counts = [i["count"] for i in sh.info()]
-            for probe in ((None,) if route == "hash" else (1, 2, 3, 4)):
+            choices = ([(None, None)] if route == "hash" else
+                       [(p, None) for p in (1, 2, 3, 4)] + [(None, m) for m in MARGINS_4])
+            for probe, margin in choices:
                 # the smallest ef (from the 2-shard one up) reaching the target: k-means
                 # shards hold a query's neighbours together, so one shard must find most
                 # of the k and needs a larger ef than hash shards that each hold a few
                 for ef in [e for e in EFS if e >= ef_route]:
-                    qps, found = _batch(lambda z, probe=probe, ef=ef: sh.search(
-                        z, K, ef=ef, probe=probe), q, args.repeats)
+                    qps, found = _batch(lambda z, probe=probe, ef=ef, margin=margin: sh.search(
+                        z, K, ef=ef, probe=probe, probe_margin=margin), q, args.repeats)
                     rec = id_recall_at_k(found, ds.gt[: q.shape[0]], K)
                     if rec >= args.target_recall:
                         break
+                visits = sh.router.visits(q, probe, margin)
                 rows.append({"part": "route", "route": route, "probe": probe or 4,
-                             "shards": 4, "ef": ef, "qps": qps, "recall": rec,
-                             "counts": counts})
+                             "margin": margin, "shards": 4,
+                             "visits": 4.0 if visits is None else float(visits.sum(1).mean()),
+                             "ef": ef, "qps": qps, "recall": rec, "counts": counts})
                 print(rows[-1], flush=True)
 
     # 4. per-shard figures for the sizing table (one shard = this n): bytes per vector and

@@ -369,3 +369,10 @@ def test_console_script_build_and_search(tmp_path, vectors):
     assert "Traceback" not in again.stderr
     proc = subprocess.run([exe, "search", str(out), str(vectors), "-k", "2", "--show", "1"], **kw)
     assert proc.returncode == 0 and "query 0: 0:" in proc.stdout, proc.stderr
+
+
+def test_serve_probe_margin_needs_a_sharded_index(tmp_path):
+    result = _run("serve", "--data-dir", tmp_path, "--probe-margin", "0.2")
+    _assert_clean_error(result, "--probe-margin applies to a sharded index", code=2)
+    result = _run("serve", "--ray", tmp_path, "--probe-margin", "-1")
+    _assert_clean_error(result, "--probe-margin", code=2)

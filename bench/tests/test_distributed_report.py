@@ -24,6 +24,18 @@ def _result(exponent: float | None) -> dict:
          "recall": 0.955, "counts": [1, 2, 3, 4]},
         {"part": "route", "route": "kmeans", "probe": 1, "shards": 4, "ef": 12, "qps": 1500.0,
          "recall": 0.80, "counts": [1, 2, 3, 4]},
+        {"part": "route", "route": "hash", "probe": 4, "shards": 4, "ef": 12, "qps": 600.0,
+         "recall": 0.97, "counts": [1, 2, 3, 4]},
+        {"part": "route", "route": "kmeans", "probe": 4, "margin": 0.2, "shards": 4,
+         "visits": 1.6, "ef": 24, "qps": 1200.0, "recall": 0.952, "counts": [1, 2, 3, 4]},
+        {"part": "route", "route": "kmeans", "probe": 4, "margin": 0.1, "shards": 4,
+         "visits": 1.2, "ef": 192, "qps": 2000.0, "recall": 0.90, "counts": [1, 2, 3, 4]},
+        {"part": "scatter", "system": dr.kmeans_system(0.3), "ef": 24, "qps": 1100.0,
+         "recall": 0.951, "p50_ms": 1.0},
+        {"part": "scatter", "system": dr.kmeans_system(0.3), "ef": 12, "qps": 3000.0,
+         "recall": 0.90, "p50_ms": 1.0},
+        {"part": "visits", "system": dr.kmeans_system(0.3), "margin": 0.3, "shards": 2,
+         "counts": [1, 2], "visits": 1.25},
         {"part": "flat", "qps_single": 100.0, "qps_2_shards": 90.0, "same_ids": True},
         {"part": "shard", "storage": "float32", "n": 1000, "ram_bytes_per_vector": 1024.0,
          "disk_bytes_per_vector": 0.0, "qps": 1000.0},
@@ -51,6 +63,22 @@ def test_overhead_is_at_equal_recall_and_kmeans_takes_the_smallest_probe():
     assert "+11.1% against the single index" in text and "Ray calls add +12.5%" in text
     assert s["kmeans_probe"] == 2 and s["kmeans_visited_ratio"] == 0.5
     assert math.isclose(s["flat_overhead"], 100 / 90 - 1) and s["flat_same_ids"]
+
+
+def test_probe_margin_rows_are_compared_at_the_target_recall():
+    s = dr.summary(_result(0.3))
+    # 2 k-means shards with a margin: its ef 12 point is fast but below the target
+    (km,) = s["kmeans_2_shards"]
+    assert (km["margin"], km["visits"], km["ef"]) == (0.3, 1.25, 24)
+    assert math.isclose(km["overhead"], 1000 / 1100 - 1)
+    # 4 shards: the margin-0.1 row misses the target, so margin 0.2 is the one reported
+    m = s["kmeans_margin"]
+    assert (m["margin"], m["visits"]) == (0.2, 1.6) and math.isclose(m["qps_vs_hash"], 2.0)
+    assert s["kmeans_probe"] == 2  # fixed-probe summary ignores the margin rows
+    text = dr.section(_result(0.3))
+    assert "probe_margin 0.3 (a query visits 1.25 shards on average): -9.1%" in text
+    assert "| kmeans | - | 0.2 | 1.60 | 24 | 0.9520 |" in text
+    assert "visiting 1.60 of 4 shards per query; 2.00x hash routing's" in text
 
 
 def test_sizing_uses_the_measured_exponent_and_each_storages_own_qps():

@@ -271,6 +271,9 @@ def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
               help="with --ray: replicas per shard (more than 1: read-only)")
 @click.option("--ray-address", default=None, help="with --ray: the Ray cluster to join "
               "(default: RAY_ADDRESS, else a local one)")
+@click.option("--probe-margin", type=click.FloatRange(0), default=None,
+              help="with --ray and k-means routing: a search visits its nearest shard and "
+                   "those whose centroid is at most (1 + margin) x as far (e.g. 0.2)")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="address to listen on (not loopback: needs --api-key-file)")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
@@ -291,7 +294,8 @@ def bench(dataset: str | None, libs: str, threads: str, ef: str, max_base: int,
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def serve(data_dir: str | None, ray_manifest: str | None, replicas: int,
-          ray_address: str | None, host: str, port: int, api_key_file: str | None,
+          ray_address: str | None, probe_margin: float | None, host: str, port: int,
+          api_key_file: str | None,
           batching: bool, max_batch: int, max_wait_us: float, max_queue: int,
           max_body_mb: float, checkpoint_log_mb: float, log_level: str) -> None:
     """Serves the collections under DATA_DIR over HTTP until SIGTERM (see README, "Serve it"),
@@ -301,8 +305,10 @@ def serve(data_dir: str | None, ray_manifest: str | None, replicas: int,
                                "index), one of them")
     if ray_manifest is not None:
         _serve_ray(ray_manifest, replicas, ray_address, host, port, api_key_file, batching,
-                   max_batch, max_wait_us, max_queue, max_body_mb)
+                   max_batch, max_wait_us, max_queue, max_body_mb, probe_margin)
         return
+    if probe_margin is not None:
+        raise click.UsageError("--probe-margin applies to a sharded index (--ray MANIFEST)")
     try:
         from .server.main import serve as run_server
         from .server.requests import Limits
@@ -318,7 +324,7 @@ def serve(data_dir: str | None, ray_manifest: str | None, replicas: int,
 
 def _serve_ray(manifest: str, replicas: int, address: str | None, host: str, port: int,
                api_key_file: str | None, batching: bool, max_batch: int, max_wait_us: float,
-               max_queue: int, max_body_mb: float) -> None:
+               max_queue: int, max_body_mb: float, probe_margin: float | None) -> None:
     try:
         import ray  # noqa: F401
         import starlette  # noqa: F401
@@ -336,7 +342,7 @@ def _serve_ray(manifest: str, replicas: int, address: str | None, host: str, por
         ray_serve.run(manifest, host, port, api_key_file=api_key_file, replicas=replicas,
                       address=address, batching=batching, max_batch=max_batch,
                       max_wait_us=max_wait_us, max_queue=max_queue,
-                      max_body_bytes=int(max_body_mb * (1 << 20)))
+                      max_body_bytes=int(max_body_mb * (1 << 20)), probe_margin=probe_margin)
     except BitgraphError as e:
         _fail("bitgraph serve --ray failed", e)
 

@@ -41,15 +41,55 @@ def test_kmeans_router_assigns_to_the_nearest_centroid_and_probes_in_order():
     owners = r.owners(np.arange(3000), x)
     d = ((x[:, None, :] - r.centroids[None]) ** 2).sum(-1)
     assert (owners == d.argmin(1)).all()
-    p = r.probe(x[:50], 2)
-    assert p.shape == (50, 2) and (p[:, 0] == d[:50].argmin(1)).all()
-    assert r.probe(x[:5], 4) is None  # probe = every shard: no routing
+    v = r.visits(x[:50], 2)
+    nearest2 = np.argsort(d[:50], axis=1, kind="stable")[:, :2]
+    assert v.shape == (50, 4) and (v.sum(1) == 2).all()
+    assert v[np.arange(50)[:, None], nearest2].all()
+    assert r.visits(x[:5], 4) is None  # probe = every shard: no routing
     again = router_from_json(json.loads(json.dumps(r.to_json())))
     assert np.array_equal(again.centroids, r.centroids)
     with pytest.raises(RoutingError, match="k-means"):
-        HashRouter(3).probe(x[:2], 1)
+        HashRouter(3).visits(x[:2], 1)
+    with pytest.raises(RoutingError, match="k-means"):
+        HashRouter(3).visits(x[:2], margin=0.1)
+    assert HashRouter(3).visits(x[:2]) is None
     with pytest.raises(RoutingError, match="at least"):
         KMeansRouter.train(x[:2], 3, "l2")
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine", "ip"])
+def test_kmeans_probe_margin_visits_the_shards_about_as_near_as_the_nearest(metric):
+    x = clustered(3000, 8, centers=4)
+    r = KMeansRouter.train(x, 4, metric, seed=1)
+    q = x[:200] + np.random.default_rng(2).normal(0, 0.5, (200, 8)).astype(np.float32)
+    if metric == "l2":
+        dist = np.sqrt(((q[:, None, :] - r.centroids[None]) ** 2).sum(-1))
+    else:  # by direction, also for ip (the centroids are spherical)
+        unit = q / np.linalg.norm(q, axis=1, keepdims=True)
+        dist = 1 - unit @ r.centroids.T
+    assert np.allclose(r.centroid_distances(q), dist, atol=1e-4)
+    nearest = dist.argmin(1)
+    assert (r.owners(np.arange(200), q) == nearest).all()
+    only = r.visits(q, margin=0.0)  # the nearest shard alone (no ties in random data)
+    assert (only.sum(1) == 1).all() and only[np.arange(200), nearest].all()
+    previous = only
+    for m in (0.05, 0.2, 1.0, 4.0):
+        v = r.visits(q, margin=m)
+        want = dist <= dist.min(1, keepdims=True) * (1 + m) + 1e-6
+        assert (v <= want).all() and ((want & ~v).sum() <= 2)  # float rounding at the edge
+        assert (v >= previous).all()  # a wider margin never visits fewer shards
+        previous = v
+    assert 1 < previous.sum(1).mean() < 4  # a mix: some queries visit one shard, some more
+    assert r.visits(q, margin=0.05).sum(1).mean() < previous.sum(1).mean()
+    assert r.visits(q, margin=1e9).all()
+    capped = r.visits(q, probe=2, margin=1e9)
+    assert (capped.sum(1) == 2).all() and capped[np.arange(200), nearest].all()
+    for bad in (-0.1, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(RoutingError, match="probe_margin"):
+            r.visits(q, margin=bad)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(RoutingError, match="probe must"):
+            r.visits(q, probe=bad)
 
 
 def test_merge_orders_by_distance_then_id_and_pads():

@@ -17,6 +17,7 @@ from bitgraph.distributed import (
     ShardedIndex,
     build_sharded,
 )
+from bitgraph.distributed.front import ShardedCollection
 
 N, DIM = 6000, 24
 
@@ -102,6 +103,16 @@ def test_kmeans_routing_visits_fewer_shards(ray_local, data, tmp_path):
         assert r2 >= 0.95, r2
         r1 = recall(sharded.search(q, 10, probe=1).ids, truth)
         assert r1 <= r2
+        # probe_margin: each query's nearest shard, and the others about as near
+        visits = sharded.router.visits(q, margin=0.3).sum(1).mean()
+        assert 1 < visits < 4, visits
+        rm = recall(sharded.search(q, 10, probe_margin=0.3).ids, truth)
+        assert r1 <= rm <= 1, (r1, rm)
+        assert np.array_equal(sharded.search(q, 10, probe_margin=1e9).ids, truth)
+        # the HTTP front (bitgraph serve --ray --probe-margin) searches with the same margin
+        front = ShardedCollection("docs", sharded, probe_margin=0.3)
+        assert np.array_equal(front.search(q, 10, None, None, None).ids,
+                              sharded.search(q, 10, probe_margin=0.3).ids)
         # adds route by vector; a re-added id moves to its new nearest shard, never twice
         sharded.add(x[:5] + 0, ids[:5])
         sharded.add(-x[:5], ids[:5])
@@ -181,7 +192,11 @@ def test_clear_errors(ray_local, data, tmp_path):
     with pytest.raises(RoutingError, match="unique"):
         build_sharded((np.zeros(500, np.int64), x[:500]), tmp_path / "c", 2)
     with ShardedIndex.open(path) as sharded:
-        with pytest.raises(RoutingError, match="probe needs k-means"):
+        with pytest.raises(RoutingError, match="probe and probe_margin need k-means"):
             sharded.search(x[:2], 5, probe=1)
+        with pytest.raises(RoutingError, match="probe and probe_margin need k-means"):
+            sharded.search(x[:2], 5, probe_margin=0.2)
+        with pytest.raises(RoutingError, match="probe and probe_margin need k-means"):
+            ShardedCollection("docs", sharded, probe_margin=0.2)
         with pytest.raises(bg.BitgraphValueError, match=f"\\(nq, {DIM}\\)"):
             sharded.search(np.zeros((2, 3)), 5)

@@ -37,8 +37,11 @@ def collection_spec(name: str, spec: dict[str, Any]) -> CollectionSpec:
 class ShardedCollection:
     """One served collection over a sharded index (see the module docstring)."""
 
-    def __init__(self, name: str, index: ShardedIndex) -> None:
+    def __init__(self, name: str, index: ShardedIndex, *,
+                 probe_margin: float | None = None) -> None:
+        index.router.visits(np.zeros((1, index.dim), np.float32), None, probe_margin)  # checks
         self.index = index
+        self.probe_margin = probe_margin
         self.spec = collection_spec(name, index.manifest.spec)
         self._lock = threading.Lock()  # writes one at a time, as a Collection
 
@@ -58,7 +61,7 @@ class ShardedCollection:
         if oversample is not None and self.spec.kind != "binary":
             raise bad_request("oversample applies to binary collections only")
         return self._call(self.index.search, queries, k, ef=ef, filter=filters,
-                          oversample=oversample)
+                          oversample=oversample, probe_margin=self.probe_margin)
 
     def payloads_of(self, ids: np.ndarray) -> list[list[Any]]:
         return [[None] * len(row) for row in ids.tolist()]

@@ -6,7 +6,10 @@
   evenly. Every query visits every shard.
 * :class:`KMeansRouter`: k-means centroids (one per shard) trained on a sample; an item goes to
   its nearest centroid, and a query can visit only its ``probe`` nearest shards (the IVF idea
-  at the scale of machines). Removing an id must ask the shards who holds it.
+  at the scale of machines), or only the shards whose centroid is about as near as its nearest
+  one (``probe_margin``: SPANN's query-aware pruning, Chen et al., NeurIPS 2021), so a query
+  deep inside one shard's region visits one shard and a query on a border visits both sides.
+  Removing an id must ask the shards who holds it.
 """
 
 from __future__ import annotations
@@ -61,12 +64,14 @@ class HashRouter:
         """Whether an id alone tells its shard."""
         return True
 
-    def probe(self, queries: np.ndarray, probe: int | None) -> np.ndarray | None:
-        """(nq, probe) shards per query, or None: every shard."""
-        if probe is not None and probe < self.n_shards:
-            raise RoutingError("probe needs k-means routing (build_sharded(route='kmeans')): "
-                               "with hash routing every shard holds a random part, so every "
-                               "query visits every shard")
+    def visits(self, queries: np.ndarray, probe: int | None = None,
+               margin: float | None = None) -> np.ndarray | None:
+        """None: every query visits every shard (``probe`` / ``margin`` need k-means)."""
+        _check_probe(probe, margin)
+        if (probe is not None and probe < self.n_shards) or margin is not None:
+            raise RoutingError("probe and probe_margin need k-means routing "
+                               "(build_sharded(route='kmeans')): with hash routing every shard "
+                               "holds a random part, so every query visits every shard")
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -120,17 +125,51 @@ class KMeansRouter:
     def owner_known(self) -> bool:
         return False
 
-    def probe(self, queries: np.ndarray, probe: int | None) -> np.ndarray | None:
-        if probe is None or probe >= self.n_shards:
+    def centroid_distances(self, queries: np.ndarray) -> np.ndarray:
+        """(nq, n_shards) distances from each query to each centroid, >= 0: Euclidean for
+        l2, 1 - cosine otherwise (an inner-product query is compared by direction, as the
+        spherical centroids were trained)."""
+        x = _prepared(queries, self.metric)
+        if self.metric == "l2":
+            sq = (x * x).sum(axis=1, keepdims=True) - _closeness(x, self.centroids, "l2")
+            return np.sqrt(np.maximum(sq, 0.0))
+        if self.metric != "cosine":
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.float32(1e-30))
+        return np.maximum(1.0 - _closeness(x, self.centroids, self.metric), 0.0)
+
+    def visits(self, queries: np.ndarray, probe: int | None = None,
+               margin: float | None = None) -> np.ndarray | None:
+        """(nq, n_shards) bool: the shards each query visits, or None when every query visits
+        every shard. ``probe``: at most this many, the nearest first; ``margin``: only shards
+        whose centroid distance is at most (1 + margin) x the nearest one's (the nearest
+        shard always). Both together: the nearest ``probe`` of those within the margin."""
+        _check_probe(probe, margin)
+        cap = self.n_shards if probe is None else min(probe, self.n_shards)
+        if margin is None and cap >= self.n_shards:
             return None
-        if probe < 1:
-            raise RoutingError(f"probe must be >= 1, got {probe}")
-        score = _closeness(_prepared(queries, self.metric), self.centroids, self.metric)
-        return np.argsort(-score, axis=1, kind="stable")[:, :probe]
+        dist = self.centroid_distances(queries)
+        order = np.argsort(dist, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(self.n_shards)[None, :], axis=1)
+        visit = rank < cap
+        if margin is not None:
+            nearest = np.take_along_axis(dist, order[:, :1], axis=1)
+            visit &= (dist <= nearest * (1.0 + margin)) | (rank == 0)
+        return visit
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "kmeans", "n_shards": self.n_shards, "metric": self.metric,
                 "centroids": self.centroids.astype(np.float64).tolist()}
+
+
+def _check_probe(probe: int | None, margin: float | None) -> None:
+    if probe is not None and (isinstance(probe, bool) or not isinstance(probe, int | np.integer)
+                              or probe < 1):
+        raise RoutingError(f"probe must be an integer >= 1, got {probe!r}")
+    if margin is not None and (isinstance(margin, bool)
+                               or not isinstance(margin, int | float | np.floating | np.integer)
+                               or not np.isfinite(margin) or margin < 0):
+        raise RoutingError(f"probe_margin must be a finite number >= 0, got {margin!r}")
 
 
 def router_from_json(data: dict[str, Any]) -> HashRouter | KMeansRouter:

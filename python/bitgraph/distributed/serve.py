@@ -16,8 +16,11 @@ import concurrent.futures
 import os
 from typing import Any
 
+import numpy as np
+
 from ._ray import require_ray
 from .manifest import manifest_path, read_manifest
+from .router import router_from_json
 from .shard_actor import Shard
 from .shard_set import shard_down_errors
 
@@ -73,7 +76,7 @@ class Ingress:
     """The ingress deployment's state: the service of one sharded collection."""
 
     def __init__(self, manifest: str, shards: list[Any], name: str, config: dict[str, Any],
-                 writable: bool) -> None:
+                 writable: bool, probe_margin: float | None = None) -> None:
         from ..server.app import ServerConfig, Service
         from ..server.auth import ApiKeys
         from ..server.requests import Limits
@@ -86,7 +89,8 @@ class Ingress:
         limits = Limits(**config.pop("limits", {}))
         cfg = ServerConfig("", api_keys=ApiKeys.from_file(keys) if keys else None,
                            limits=limits, **config)
-        self.service = Service(cfg, registry=ShardedRegistry(ShardedCollection(name, index)))
+        coll = ShardedCollection(name, index, probe_margin=probe_margin)
+        self.service = Service(cfg, registry=ShardedRegistry(coll))
 
     def __serve_build_asgi_app__(self) -> Any:
         from ..server.app import build_app
@@ -96,27 +100,34 @@ class Ingress:
 
 def application(manifest: str | os.PathLike[str], *, name: str | None = None,
                 replicas: int = 1, threads: int | None = None,
-                config: dict[str, Any] | None = None) -> Any:
-    """The Serve application (ingress bound to one deployment per shard)."""
+                config: dict[str, Any] | None = None,
+                probe_margin: float | None = None) -> Any:
+    """The Serve application (ingress bound to one deployment per shard). ``probe_margin``
+    (k-means routing only): every search visits the shards within that margin of its nearest
+    one (:meth:`ShardedIndex.search`)."""
     require_ray()
     from ray import serve
 
     path = manifest_path(manifest)
     m = read_manifest(path)
+    if probe_margin is not None:  # a hash-routed index or a bad margin: before deploying
+        router_from_json(m.router).visits(np.zeros((1, m.dim), np.float32), None, probe_margin)
     shard_dep = serve.deployment(Shard)
     shards = [shard_dep.options(name=f"shard-{i}", num_replicas=replicas,
                                 ray_actor_options={"num_cpus": 0})
               .bind(str(path), i, threads, True, False) for i in range(m.n_shards)]
     ingress = serve.deployment(serve.ingress()(Ingress)).options(
         name="ingress", ray_actor_options={"num_cpus": 0})
-    return ingress.bind(str(path), shards, name or m.name, dict(config or {}), replicas == 1)
+    return ingress.bind(str(path), shards, name or m.name, dict(config or {}), replicas == 1,
+                        probe_margin)
 
 
 def run(manifest: str, host: str = "127.0.0.1", port: int = 8080, *,
         api_key_file: str | None = None, name: str | None = None, replicas: int = 1,
         threads: int | None = None, address: str | None = None, batching: bool = True,
         max_batch: int = 256, max_wait_us: float = 200.0, max_queue: int = 4096,
-        max_body_bytes: int = 64 << 20, blocking: bool = True) -> None:
+        max_body_bytes: int = 64 << 20, probe_margin: float | None = None,
+        blocking: bool = True) -> None:
     """Deploys the application on Ray Serve (a local Ray unless ``address``) and, with
     ``blocking``, serves until interrupted."""
     read_manifest(manifest_path(manifest))  # a missing or malformed manifest: before Ray
@@ -129,5 +140,6 @@ def run(manifest: str, host: str = "127.0.0.1", port: int = 8080, *,
     config = {"api_key_file": api_key_file, "batching": batching, "max_batch": max_batch,
               "max_wait_us": max_wait_us, "max_queue": max_queue,
               "limits": {"max_body_bytes": max_body_bytes}}
-    app = application(manifest, name=name, replicas=replicas, threads=threads, config=config)
+    app = application(manifest, name=name, replicas=replicas, threads=threads, config=config,
+                      probe_margin=probe_margin)
     serve.run(app, name="bitgraph", route_prefix="/", blocking=blocking)

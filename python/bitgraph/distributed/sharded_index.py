@@ -1,9 +1,9 @@
 """ShardedIndex: one index over shards on Ray, with the verbs of an embedded index.
 
 ``search`` sends the batch once to every shard (``ray.put``: one copy in the object store,
-whatever the number of shards), or with k-means routing and ``probe=p`` only to each query's
-``p`` nearest shards; each shard searches with its own threads and returns compact (nq, k)
-arrays, merged by (distance, id). ``add`` / ``remove`` go to the owning shard; ``save``
+whatever the number of shards), or with k-means routing only to the shards each query visits
+(its ``probe`` nearest, or those within ``probe_margin`` of its nearest); each shard searches
+with its own threads and returns compact (nq, k) arrays, merged by (distance, id). ``add`` / ``remove`` go to the owning shard; ``save``
 checkpoints every shard and commits a new manifest.
 
 Faults: a shard actor that dies is restarted by Ray from the file of the last checkpoint
@@ -147,11 +147,17 @@ class ShardedIndex:
         return np.ascontiguousarray(q)
 
     def search(self, queries: Any, k: int = 10, *, ef: int | None = None,
-               filter: Any = None, probe: int | None = None, oversample: float | None = None,
+               filter: Any = None, probe: int | None = None,
+               probe_margin: float | None = None, oversample: float | None = None,
                allow_partial: bool = False) -> SearchResult:
-        """The k nearest neighbours of each query over all shards (or, with k-means routing,
-        each query's ``probe`` nearest shards), as :meth:`bitgraph.HNSWIndex.search`.
+        """The k nearest neighbours of each query over all shards, as
+        :meth:`bitgraph.HNSWIndex.search`.
 
+        With k-means routing a query can visit fewer shards: ``probe=p`` its ``p`` nearest;
+        ``probe_margin=m`` those whose centroid is at most (1 + m) x as far as its nearest
+        centroid (the nearest always: a query deep in one shard's region visits one shard, a
+        query on a border both sides; 0.1-0.3 is a good start, larger visits more and finds
+        more). Both together: the nearest ``p`` of those within the margin.
         ``filter``: one :class:`bitgraph.Filter` or one per query. ``allow_partial``: when a
         shard does not answer (also after a retry), return the others' merged results with
         ``result.partial = True`` instead of raising :class:`ShardUnavailableError`."""
@@ -161,11 +167,11 @@ class ShardedIndex:
             raise BitgraphValueError(f"filter has {len(filter)} entries for {nq} queries")
         if type(k) is not int or k < 1:
             raise BitgraphValueError(f"k must be an integer >= 1, got {k!r}")
-        targets = self.router.probe(q, probe)
+        visits = self.router.visits(q, probe, probe_margin)
         fj = filter_arg(filter)
         calls: dict[int, tuple[str, tuple[Any, ...]]] = {}
         rows: dict[int, np.ndarray | None] = {}
-        if targets is None:
+        if visits is None:
             # one copy in the object store for every shard (small batches travel inline)
             ref = self._shards.put(q) if q.nbytes > _INLINE_BYTES else q
             for i in range(self.n_shards):
@@ -173,7 +179,7 @@ class ShardedIndex:
                 rows[i] = None
         else:
             for i in range(self.n_shards):
-                r = np.flatnonzero((targets == i).any(axis=1))
+                r = np.flatnonzero(visits[:, i])
                 if r.size == 0:
                     continue
                 f_i = [fj[j] for j in r.tolist()] if isinstance(fj, list) else fj
