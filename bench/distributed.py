@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -42,7 +41,13 @@ from typing import Any
 import numpy as np
 
 from .datasets import load_dataset
-from .distributed_report import LOCAL, MARGINS_2, MARGINS_4, kmeans_system
+from .distributed_report import (
+    LOCAL,
+    MARGINS_2,
+    MARGINS_4,
+    kmeans_system,
+    point_at_target,
+)
 from .metrics import id_recall_at_k
 
 K = 10
@@ -257,7 +262,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # batch QPS at the target recall, per storage (each measured, none borrowed)
     def at_target(search: Any, efs: tuple[int, ...]) -> float | None:
         found = _sweep("shard", search, ds, q, args.repeats, 0, efs, args.target_recall)
-        return max((r["qps"] for r in found if r["recall"] >= args.target_recall), default=None)
+        point = point_at_target(found, "shard", args.target_recall)
+        return point["qps"] if point else None
 
     for storage in ("float32", "float16"):
         idx = single if storage == "float32" else bg.HNSWIndex(
@@ -288,15 +294,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     exact.add(x[:n_small], ids[:n_small])
     gt_small = exact.search(q, K).ids
     qps_small = None
-    for ef in EFS:
-        qps_e, found = _batch(lambda z, ef=ef: small.search(z, K, ef=ef), q, args.repeats)
+    for ef in EFS:  # timed as the scatter sweep times the full-size index: rounds >= 0.4 s
+        rates, found = [], None
+        for _ in range(args.repeats):
+            rate, found = _timed_round(lambda z, e, ef=ef: small.search(z, K, ef=ef), q, ef)
+            rates.append(rate)
         if id_recall_at_k(found, gt_small, K) >= args.target_recall:
-            qps_small = qps_e
+            qps_small = statistics.median(rates)
             break
-    best = max((r for r in rows if r["part"] == "scatter" and r["system"] == "single index"
-                and r["recall"] >= args.target_recall), key=lambda r: r["qps"], default=None)
-    exponent = (max(0.0, math.log(qps_small / best["qps"]) / math.log(n / n_small))
-                if best and qps_small else None)
+    best = point_at_target(rows, "single index", args.target_recall)
     meta = {"suite": "distributed", "command": "python -m bench.distributed "
             + " ".join(sys.argv[1:] if argv is None else argv), "date": time.strftime("%Y-%m-%d"),
             "commit": _commit(), "cpus": cores, "ray": ray.__version__,
@@ -304,8 +310,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "params": {"M": 16, "ef_construction": 200, "k": K, "shard_threads": shard_threads,
                        "target_recall": args.target_recall, "ef_route": ef_route},
             "per_shard_qps": best["qps"] if best else None,
-            "size_scaling": {"n_small": n_small, "qps_small": qps_small,
-                             "exponent": exponent}}
+            "size_scaling": {"n_small": n_small, "qps_small": qps_small}}
     ray.shutdown()
     result = {"meta": meta, "rows": rows}
     from .distributed_report import section

@@ -28,28 +28,43 @@ def kmeans_system(margin: float) -> str:
     return f"2 shards, k-means, probe_margin {margin:g}"
 
 
-def _at_target(rows: list[dict], system: str, target: float) -> dict | None:
-    """The fastest point of a system reaching the target recall (equal-recall comparison)."""
-    return max((r for r in rows if r["part"] == "scatter" and r["system"] == system
-                and r["recall"] >= target), key=lambda r: r["qps"], default=None)
+def point_at_target(rows: list[dict], system: str, target: float) -> dict | None:
+    """A system's point at the target recall: its smallest ef reaching it (equal-recall
+    comparison). Not the fastest point at or above the target: QPS falls with ef, so a faster
+    point at a larger ef is a noise spike, and taking the maximum picks spikes."""
+    return min((r for r in rows if r["part"] == "scatter" and r["system"] == system
+                and r["recall"] >= target), key=lambda r: r["ef"], default=None)
+
+
+def size_exponent(result: dict[str, Any]) -> float | None:
+    """a in QPS ~ n^-a: from the single index's QPS at the target on n/4 rows (meta) to its QPS
+    at the target on n rows (the scatter sweep)."""
+    meta = result["meta"]
+    sc = meta.get("size_scaling") or {}
+    one = point_at_target(result["rows"], "single index", meta["params"]["target_recall"])
+    if not sc.get("qps_small") or one is None:
+        return None
+    ratio = meta["dataset"]["n_base"] / sc["n_small"]
+    return max(0.0, math.log(sc["qps_small"] / one["qps"]) / math.log(ratio))
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
     rows, target = result["rows"], result["meta"]["params"]["target_recall"]
-    one, two = _at_target(rows, "single index", target), _at_target(rows, "2 shards", target)
+    one = point_at_target(rows, "single index", target)
+    two = point_at_target(rows, "2 shards", target)
     out: dict[str, Any] = {}
     if one and two:
         out["batch_overhead"] = one["qps"] / two["qps"] - 1
         out["single_query_p50_ratio"] = two["p50_ms"] / one["p50_ms"]
         out["single_ef"], out["shards_ef"] = one["ef"], two["ef"]
-    local = _at_target(rows, LOCAL, target)
+    local = point_at_target(rows, LOCAL, target)
     if one and local:  # the same shard files in this process: sharding's own cost
         out["inprocess_overhead"] = one["qps"] / local["qps"] - 1
         if two:  # and what the Ray calls add to it
             out["ray_overhead"] = local["qps"] / two["qps"] - 1
     km2 = []
     for v in (r for r in rows if r["part"] == "visits"):
-        at = _at_target(rows, v["system"], target)
+        at = point_at_target(rows, v["system"], target)
         if one and at:
             km2.append({"margin": v["margin"], "visits": v["visits"], "ef": at["ef"],
                         "recall": at["recall"], "overhead": one["qps"] / at["qps"] - 1})
@@ -85,7 +100,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 def sizing(result: dict[str, Any]) -> list[dict[str, Any]]:
     meta, out = result["meta"], []
     n_meas = meta["dataset"]["n_base"]
-    exponent = (meta.get("size_scaling") or {}).get("exponent")
+    exponent = size_exponent(result)
     overhead = max(0.0, summary(result).get("batch_overhead", 0.0))
     for r in (r for r in result["rows"] if r["part"] == "shard"):
         per_shard = int(USABLE * NODE_RAM_GIB * (1 << 30) // r["ram_bytes_per_vector"])
@@ -173,7 +188,7 @@ def section(result: dict[str, Any]) -> str:
     lines += ["", f"Sizing for {ds['dim']}-dim vectors from the measured per-shard figures "
               f"(bytes per vector and batch QPS at recall@10 >= {p['target_recall']} per "
               f"storage at n = {ds['n_base']:,} on {meta['cpus']} cores; size exponent a = "
-              f"{_exponent(meta)}). Node: {NODE_RAM_GIB} GiB RAM, {NODE_CORES} cores.", "",
+              f"{_exponent(result)}). Node: {NODE_RAM_GIB} GiB RAM, {NODE_CORES} cores.", "",
               f"Formula: {FORMULA}.", "",
               "| storage | N | RAM B/vector | disk B/vector (mmap) | RAM per node | shards = "
               "nodes | expected batch QPS |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -184,9 +199,12 @@ def section(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _exponent(meta: dict[str, Any]) -> str:
-    sc = meta.get("size_scaling") or {}
-    if sc.get("exponent") is None:
+def _exponent(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    a = size_exponent(result)
+    if a is None:
         return "not measured"
-    return (f"{sc['exponent']:.2f}, from {sc['qps_small']:,.0f} QPS at {sc['n_small']:,} rows to "
-            f"{meta['per_shard_qps']:,.0f} at {meta['dataset']['n_base']:,}")
+    one = point_at_target(result["rows"], "single index", meta["params"]["target_recall"])
+    sc = meta["size_scaling"]
+    return (f"{a:.2f}, from {sc['qps_small']:,.0f} QPS at {sc['n_small']:,} rows to "
+            f"{one['qps']:,.0f} at {meta['dataset']['n_base']:,}")
