@@ -10,7 +10,8 @@ Needs ``pip install -e ".[ray]"``. On one machine (a local Ray cluster of all co
 2. scatter-gather cost: 2 shards on Ray (threads = cores / shards each) against one index of
    the same total size (all threads), HNSW at a fine ef grid, the systems interleaved within
    every repetition: batch QPS (all queries in one call) and single-query p50, each system at
-   its fastest point reaching ``--target-recall``. A third system, the same two shard files
+   first ef reaching ``--target-recall``, those points then timed again head to head
+   (interleaved, 2 x repeats + 1 rounds). A third system, the same two shard files
    loaded in this process and searched by two threads (then the same merge), splits the
    overhead: what sharding the graph costs by itself, and what the Ray calls add;
    Two more systems: 2 k-means shards searched with ``probe_margin`` (each query visits its
@@ -126,6 +127,25 @@ def _sweep_interleaved(systems: dict[str, Any], ds: Any, q: np.ndarray, repeats:
     return rows
 
 
+def _head_to_head(systems: dict[str, Any], sweep: list[dict[str, Any]], q: np.ndarray,
+                  repeats: int, target: float) -> list[dict[str, Any]]:
+    """Each system at its first ef reaching the target (recall does not depend on timing, so
+    the sweep chose it), timed again with all systems interleaved round by round. The sweep
+    interleaves the systems at one ef; the equal-recall comparison pairs different ef, whose
+    points the sweep timed up to a minute apart, and a fast stretch of the shared machine
+    lifted every system at one ef by ~25% in one run."""
+    chosen = {name: point_at_target(sweep, name, target) for name in systems}
+    chosen = {name: p for name, p in chosen.items() if p is not None}
+    rates: dict[str, list[float]] = {name: [] for name in chosen}
+    for _ in range(repeats):
+        for name, p in chosen.items():
+            rate, _ = _timed_round(systems[name], q, p["ef"])
+            rates[name].append(rate)
+    return [{"part": "at_target", "system": name, "ef": p["ef"], "recall": p["recall"],
+             "p50_ms": p["p50_ms"], "qps": statistics.median(rates[name]),
+             "rounds": rates[name]} for name, p in chosen.items()]
+
+
 class _LocalShards:
     """The shard files of a manifest loaded in this process and searched by one thread each
     (``threads`` native threads per shard), merged as the sharded index merges: the
@@ -207,8 +227,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for m in MARGINS_2:
             systems[kmeans_system(m)] = (lambda z, ef, m=m: km.search(z, K, ef=ef,
                                                                        probe_margin=m))
-        rows += _sweep_interleaved(systems, ds, q, args.repeats, args.single, EFS,
+        sweep = _sweep_interleaved(systems, ds, q, args.repeats, args.single, EFS,
                                    args.target_recall)
+        rows += sweep
+        rows += _head_to_head(systems, sweep, q, 2 * args.repeats + 1, args.target_recall)
         shard_threads = sharded.info()[0]["threads"]
         km_counts = [i["count"] for i in km.info()]
         for m in MARGINS_2:
@@ -216,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "shards": 2, "counts": km_counts,
                          "visits": float(km.router.visits(q, margin=m).sum(1).mean())})
     local.close()
-    for r in (r for r in rows if r["part"] == "scatter"):
+    for r in (r for r in rows if r["part"] in ("scatter", "at_target")):
         print(r, flush=True)
 
     # 2b. the same comparison for exact (Flat) shards, whose work splits between shards: what

@@ -86,6 +86,22 @@ def test_probe_margin_rows_are_compared_at_the_target_recall():
     assert "visiting 1.60 of 4 shards per query; 2.00x hash routing's" in text
 
 
+def test_head_to_head_rows_decide_the_overhead_when_present():
+    result = _result(A_03)
+    result["rows"] += [
+        {"part": "at_target", "system": "single index", "ef": 16, "qps": 1100.0,
+         "recall": 0.96, "p50_ms": 0.1, "rounds": [1000.0, 1100.0, 1200.0]},
+        {"part": "at_target", "system": "2 shards", "ef": 12, "qps": 1000.0, "recall": 0.97,
+         "p50_ms": 2.0, "rounds": [900.0, 1000.0, 1100.0]},
+    ]
+    s = dr.summary(result)
+    assert math.isclose(s["batch_overhead"], 1100 / 1000 - 1)
+    # without a head-to-head row the in-process shards keep their sweep point
+    assert math.isclose(s["inprocess_overhead"], 1100 / 900 - 1)
+    text = dr.section(result)
+    assert "median of 3 rounds" in text and "| 2 shards | 12 | 0.9700 | 1,000 | +10.0% |" in text
+
+
 def test_sizing_uses_the_measured_exponent_and_each_storages_own_qps():
     rows = dr.sizing(_result(A_03))
     f32 = [r for r in rows if r["storage"] == "float32"]
