@@ -79,6 +79,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     if flat:
         out["flat_overhead"] = flat["qps_single"] / flat["qps_2_shards"] - 1
         out["flat_same_ids"] = flat["same_ids"]
+    hashed = next((r for r in rows if r["part"] == "route" and r["route"] == "hash"
+                   and r["recall"] >= target), None)
     km = [r for r in rows if r["part"] == "route" and r["route"] == "kmeans"
           and r["recall"] >= target and r["probe"] < r["shards"] and not r.get("margin")]
     if km:
@@ -86,19 +88,15 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         out["kmeans_probe"] = best["probe"]
         out["kmeans_visited_ratio"] = best["probe"] / best["shards"]
         out["kmeans_recall"] = best["recall"]
-        hashed = [r for r in rows if r["part"] == "route" and r["route"] == "hash"
-                  and r["recall"] >= target]
         if hashed:
-            out["kmeans_qps_vs_hash"] = best["qps"] / hashed[0]["qps"]
+            out["kmeans_qps_vs_hash"] = best["qps"] / hashed["qps"]
     margins = [r for r in rows if r["part"] == "route" and r.get("margin")
                and r["recall"] >= target]
     if margins:
         best = max(margins, key=lambda r: r["qps"])
         out["kmeans_margin"] = {k: best[k] for k in ("margin", "visits", "recall", "ef", "qps")}
-        hashed = [r for r in rows if r["part"] == "route" and r["route"] == "hash"
-                  and r["recall"] >= target]
         if hashed:
-            out["kmeans_margin"]["qps_vs_hash"] = best["qps"] / hashed[0]["qps"]
+            out["kmeans_margin"]["qps_vs_hash"] = best["qps"] / hashed["qps"]
     return out
 
 

@@ -39,7 +39,7 @@ class ShardedCollection:
 
     def __init__(self, name: str, index: ShardedIndex, *,
                  probe_margin: float | None = None) -> None:
-        index.router.visits(np.zeros((1, index.dim), np.float32), None, probe_margin)  # checks
+        index.router.check(margin=probe_margin)
         self.index = index
         self.probe_margin = probe_margin
         self.spec = collection_spec(name, index.manifest.spec)

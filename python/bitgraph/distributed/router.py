@@ -64,14 +64,18 @@ class HashRouter:
         """Whether an id alone tells its shard."""
         return True
 
-    def visits(self, queries: np.ndarray, probe: int | None = None,
-               margin: float | None = None) -> np.ndarray | None:
-        """None: every query visits every shard (``probe`` / ``margin`` need k-means)."""
+    def check(self, probe: int | None = None, margin: float | None = None) -> None:
+        """Raises RoutingError unless ``probe`` / ``margin`` are valid here (they need k-means)."""
         _check_probe(probe, margin)
         if (probe is not None and probe < self.n_shards) or margin is not None:
             raise RoutingError("probe and probe_margin need k-means routing "
                                "(build_sharded(route='kmeans')): with hash routing every shard "
                                "holds a random part, so every query visits every shard")
+
+    def visits(self, queries: np.ndarray, probe: int | None = None,
+               margin: float | None = None) -> np.ndarray | None:
+        """None: every query visits every shard."""
+        self.check(probe, margin)
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -137,13 +141,17 @@ class KMeansRouter:
             x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.float32(1e-30))
         return np.maximum(1.0 - _closeness(x, self.centroids, self.metric), 0.0)
 
+    def check(self, probe: int | None = None, margin: float | None = None) -> None:
+        """Raises RoutingError unless ``probe`` / ``margin`` are valid."""
+        _check_probe(probe, margin)
+
     def visits(self, queries: np.ndarray, probe: int | None = None,
                margin: float | None = None) -> np.ndarray | None:
         """(nq, n_shards) bool: the shards each query visits, or None when every query visits
         every shard. ``probe``: at most this many, the nearest first; ``margin``: only shards
         whose centroid distance is at most (1 + margin) x the nearest one's (the nearest
         shard always). Both together: the nearest ``probe`` of those within the margin."""
-        _check_probe(probe, margin)
+        self.check(probe, margin)
         cap = self.n_shards if probe is None else min(probe, self.n_shards)
         if margin is None and cap >= self.n_shards:
             return None

@@ -16,8 +16,6 @@ import concurrent.futures
 import os
 from typing import Any
 
-import numpy as np
-
 from ._ray import require_ray
 from .manifest import manifest_path, read_manifest
 from .router import router_from_json
@@ -111,7 +109,7 @@ def application(manifest: str | os.PathLike[str], *, name: str | None = None,
     path = manifest_path(manifest)
     m = read_manifest(path)
     if probe_margin is not None:  # a hash-routed index or a bad margin: before deploying
-        router_from_json(m.router).visits(np.zeros((1, m.dim), np.float32), None, probe_margin)
+        router_from_json(m.router).check(margin=probe_margin)
     shard_dep = serve.deployment(Shard)
     shards = [shard_dep.options(name=f"shard-{i}", num_replicas=replicas,
                                 ray_actor_options={"num_cpus": 0})

@@ -3,8 +3,9 @@
 ``search`` sends the batch once to every shard (``ray.put``: one copy in the object store,
 whatever the number of shards), or with k-means routing only to the shards each query visits
 (its ``probe`` nearest, or those within ``probe_margin`` of its nearest); each shard searches
-with its own threads and returns compact (nq, k) arrays, merged by (distance, id). ``add`` / ``remove`` go to the owning shard; ``save``
-checkpoints every shard and commits a new manifest.
+with its own threads and returns compact (nq, k) arrays, merged by (distance, id). ``add`` /
+``remove`` go to the owning shard; ``save`` checkpoints every shard and commits a new
+manifest.
 
 Faults: a shard actor that dies is restarted by Ray from the file of the last checkpoint
 (``max_restarts``). A call in flight on it is retried once (the retry waits for the restart);
