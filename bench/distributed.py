@@ -7,13 +7,14 @@
 Needs ``pip install -e ".[ray]"``. On one machine (a local Ray cluster of all cores):
 
 1. build time: one index (all threads) and ``build_sharded`` at 2 shards with 1 and 2 workers;
-2. scatter-gather cost: 2 shards on Ray (threads = cores / shards each) against one index of
-   the same total size (all threads), HNSW at a fine ef grid, the systems interleaved within
+2. scatter-gather cost: 2 shards on Ray (all cores each, taking turns at batches: the
+   default; and, as before turns, side by side with cores / shards threads each) against one
+   index of the same total size (all threads), HNSW at a fine ef grid, the systems interleaved within
    every repetition: batch QPS (all queries in one call) and single-query p50, each system at
    first ef reaching ``--target-recall``, those points then timed again head to head
-   (interleaved, 2 x repeats + 1 rounds). A third system, the same two shard files
-   loaded in this process and searched by two threads (then the same merge), splits the
-   overhead: what sharding the graph costs by itself, and what the Ray calls add;
+   (interleaved, 2 x repeats + 1 rounds). Another system, the same two shard files
+   loaded in this process and searched in turn with all threads (then the same merge), splits
+   the overhead: what sharding the graph costs by itself, and what the Ray calls add;
    Two more systems: 2 k-means shards searched with ``probe_margin`` (each query visits its
    nearest shard, and the other only when its centroid is about as near), the routing that
    visits fewer shards;
@@ -35,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from .distributed_report import (
     LOCAL,
     MARGINS_2,
     MARGINS_4,
+    SIDE_BY_SIDE,
     kmeans_system,
     point_at_target,
 )
@@ -147,9 +148,9 @@ def _head_to_head(systems: dict[str, Any], sweep: list[dict[str, Any]], q: np.nd
 
 
 class _LocalShards:
-    """The shard files of a manifest loaded in this process and searched by one thread each
-    (``threads`` native threads per shard), merged as the sharded index merges: the
-    scatter-gather without Ray."""
+    """The shard files of a manifest loaded in this process and searched in turn, each with
+    ``threads`` native threads (as the shard actors of one node take turns), merged as the
+    sharded index merges: the scatter-gather without Ray."""
 
     def __init__(self, manifest_file: Path, threads: int) -> None:
         import bitgraph as bg
@@ -159,18 +160,15 @@ class _LocalShards:
         m = read_manifest(path)
         self.indexes = [bg.load(path.parent / e.file, mmap=True) for e in m.shards]
         self.threads = threads
-        self.pool = ThreadPoolExecutor(len(self.indexes))
 
     def search(self, q: np.ndarray, k: int, ef: int) -> Any:
         from bitgraph.distributed.merge import merge_results
 
-        parts = list(self.pool.map(lambda idx: idx.search(q, k, ef=ef, threads=self.threads),
-                                   self.indexes))
+        parts = [idx.search(q, k, ef=ef, threads=self.threads) for idx in self.indexes]
         return merge_results(q.shape[0], k, [(None, (r.ids, r.distances, r.plans, r.visited))
                                              for r in parts], partial=False)
 
     def close(self) -> None:
-        self.pool.shutdown()
         self.indexes.clear()  # unmaps the files
 
 
@@ -216,13 +214,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # 2. scatter-gather against one index of the same size; beside it 2 k-means shards where
     # each query visits its nearest shard and the other only when it is about as near
     # (probe_margin), the way to visit fewer shards than hash routing
-    local = _LocalShards(Path(paths[2]), max(1, cores // 2))
+    local = _LocalShards(Path(paths[2]), cores)
     km_path = build_sharded((ids, x), work / "km2", 2, index=spec, route="kmeans",
                             sample_size=min(n, 50_000))
-    with ShardedIndex.open(paths[2], threads=max(1, cores // 2)) as sharded, \
-            ShardedIndex.open(km_path, threads=max(1, cores // 2)) as km:
+    with ShardedIndex.open(paths[2]) as sharded, \
+            ShardedIndex.open(paths[2], threads=max(1, cores // 2)) as side_by_side, \
+            ShardedIndex.open(km_path) as km:
         systems = {"single index": lambda z, ef: single.search(z, K, ef=ef),
                    "2 shards": lambda z, ef: sharded.search(z, K, ef=ef),
+                   SIDE_BY_SIDE: lambda z, ef: side_by_side.search(z, K, ef=ef),
                    LOCAL: lambda z, ef: local.search(z, K, ef)}
         for m in MARGINS_2:
             systems[kmeans_system(m)] = (lambda z, ef, m=m: km.search(z, K, ef=ef,
@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows += sweep
         rows += _head_to_head(systems, sweep, q, 2 * args.repeats + 1, args.target_recall)
         shard_threads = sharded.info()[0]["threads"]
+        shard_turns = sharded.info()[0]["turns"]
         km_counts = [i["count"] for i in km.info()]
         for m in MARGINS_2:
             rows.append({"part": "visits", "system": kmeans_system(m), "margin": m,
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     qps_one, _ = _batch(lambda z: flat_single.search(z, K), q, args.repeats)
     flat_path = build_sharded((ids, x), work / "flat", 2, index={"kind": "flat",
                                                                  "metric": ds.metric})
-    with ShardedIndex.open(flat_path, threads=max(1, cores // 2)) as flat_sharded:
+    with ShardedIndex.open(flat_path) as flat_sharded:
         qps_two, found = _batch(lambda z: flat_sharded.search(z, K), q, args.repeats)
     rows.append({"part": "flat", "qps_single": qps_one, "qps_2_shards": qps_two,
                  "same_ids": bool(np.array_equal(found, flat_single.search(q, K).ids))})
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for route in ("hash", "kmeans"):
         p = build_sharded((ids, x), work / f"r-{route}", 4, index=spec, route=route,
                           sample_size=min(n, 50_000))
-        with ShardedIndex.open(p, threads=1) as sh:
+        with ShardedIndex.open(p) as sh:
             counts = [i["count"] for i in sh.info()]
             choices = ([(None, None)] if route == "hash" else
                        [(p, None) for p in (1, 2, 3, 4)] + [(None, m) for m in MARGINS_4])
@@ -332,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "commit": _commit(), "cpus": cores, "ray": ray.__version__,
             "platform": platform.platform(), "dataset": ds.describe(),
             "params": {"M": 16, "ef_construction": 200, "k": K, "shard_threads": shard_threads,
+                       "shard_turns": shard_turns,
                        "target_recall": args.target_recall, "ef_route": ef_route},
             "per_shard_qps": best["qps"] if best else None,
             "size_scaling": {"n_small": n_small, "qps_small": qps_small}}

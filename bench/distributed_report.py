@@ -19,6 +19,8 @@ FORMULA = (
 
 
 LOCAL = "2 shards in one process"
+# the hash shards as before node turns: each with cores / shards threads, searching at once
+SIDE_BY_SIDE = "2 shards, side by side"
 # probe_margin of the k-means systems: beside the 2 hash shards, and at 4 shards (0.15 missed
 # recall 0.95 at every ef there: its border queries rarely reach the second shard)
 MARGINS_2, MARGINS_4 = (0.3,), (0.2, 0.3, 0.5)
@@ -62,6 +64,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         out["batch_overhead"] = one["qps"] / two["qps"] - 1
         out["single_query_p50_ratio"] = two["p50_ms"] / one["p50_ms"]
         out["single_ef"], out["shards_ef"] = one["ef"], two["ef"]
+    side = point_at_target(rows, SIDE_BY_SIDE, target)
+    if one and side:
+        out["side_by_side_overhead"] = one["qps"] / side["qps"] - 1
     local = point_at_target(rows, LOCAL, target)
     if one and local:  # the same shard files in this process: sharding's own cost
         out["inprocess_overhead"] = one["qps"] / local["qps"] - 1
@@ -128,8 +133,11 @@ def section(result: dict[str, Any]) -> str:
              f"{ds['metric']}, {ds['n_queries']:,} queries, k = {p['k']})", "",
              f"`{meta['command']}` — {meta['date']}, commit {meta['commit']}, {meta['cpus']} "
              f"CPUs, Ray {meta['ray']}, HNSW M = {p['M']}, ef_construction = "
-             f"{p['ef_construction']}; shards search with {p['shard_threads']} thread(s) each "
-             "(cores / shards), the single index with all cores.", "",
+             f"{p['ef_construction']}; shards search with {p['shard_threads']} thread(s) each"
+             + (", the shards of the node taking turns at batches" if p.get("shard_turns")
+                else " (cores / shards)")
+             + f" (\"{SIDE_BY_SIDE}\": {max(1, meta['cpus'] // 2)} each, at once), the "
+             "single index with all cores.", "",
              "| build | workers | threads per shard | seconds |", "| --- | ---: | ---: | ---: |"]
     for r in rows:
         if r["part"] == "build":
@@ -171,11 +179,15 @@ def section(result: dict[str, Any]) -> str:
                      f"{100 * s['batch_overhead']:+.1f}% (negative: the shards are faster); "
                      f"single-query p50 ratio {s['single_query_p50_ratio']:.2f}x "
                      f"(ef {s['single_ef']} single, {s['shards_ef']} per shard)")
+    if "side_by_side_overhead" in s:
+        lines.append(f"- the same hash shards side by side (one actor per shard, cores / "
+                     f"shards threads each, searching at once: before node turns): "
+                     f"{100 * s['side_by_side_overhead']:+.1f}%")
     if "inprocess_overhead" in s:
         ray_part = (f"; the Ray calls add {100 * s['ray_overhead']:+.1f}% on top of the "
                     "in-process shards" if "ray_overhead" in s else "")
-        lines.append(f"- the same two shard files searched in one process (two threads, the "
-                     f"same merge, no Ray): {100 * s['inprocess_overhead']:+.1f}% against the "
+        lines.append(f"- the same two shard files searched in one process (in turn, all "
+                     f"threads, the same merge, no Ray): {100 * s['inprocess_overhead']:+.1f}% against the "
                      f"single index: the cost of splitting the graph itself (each query walks "
                      f"two graphs, each at an ef >= k){ray_part}")
     if "flat_overhead" in s:

@@ -20,6 +20,7 @@ import numpy as np
 import bitgraph as bg
 
 from .manifest import manifest_path, read_manifest, shard_file_name, verify_shard
+from .node_turns import NodeTurns
 
 FilterArg = str | list[str | None] | None
 
@@ -54,10 +55,14 @@ def _node_id() -> str | None:
 
 
 class Shard:
-    """Shard ``shard`` of the sharded index whose manifest is ``manifest``."""
+    """Shard ``shard`` of the sharded index whose manifest is ``manifest``.
+
+    ``threads``: search / add threads (default: every core of the node). With more than one,
+    the shards of one node take turns at batches that fill their threads (``turns``, see
+    :mod:`.node_turns`); with one thread each they run side by side."""
 
     def __init__(self, manifest: str, shard: int, threads: int | None = None,
-                 mmap: bool = True, verify: bool = False) -> None:
+                 mmap: bool = True, verify: bool = False, turns: bool = True) -> None:
         path = manifest_path(manifest)
         m = read_manifest(path)
         entry = m.shards[shard]
@@ -68,6 +73,7 @@ class Shard:
         self.index = bg.load(self.directory / entry.file, mmap=mmap)
         cores = os.cpu_count() or 1
         self.threads = max(1, min(cores, threads or cores))
+        self.turns = NodeTurns(_node_id(), self.threads, enabled=turns)
         self.incarnation = uuid.uuid4().hex  # changes when the actor restarts
         self.generation = m.generation
 
@@ -78,7 +84,8 @@ class Shard:
         kwargs: dict[str, Any] = {"ef": ef, "filter": filter_of(filt), "threads": self.threads}
         if oversample is not None:
             kwargs["oversample"] = oversample
-        res = self.index.search(queries, k, **kwargs)
+        with self.turns.turn(queries.shape[0]):
+            res = self.index.search(queries, k, **kwargs)
         return res.ids, res.distances, res.plans, res.visited
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
@@ -99,13 +106,14 @@ class Shard:
     def info(self) -> dict[str, Any]:
         return {"node": _node_id(), "shard": self.shard, "count": len(self.index), "nbytes": self.index.nbytes,
                 "mapped_nbytes": self.index.mapped_nbytes, "threads": self.threads,
-                "incarnation": self.incarnation, "pid": os.getpid(),
+                "turns": self.turns.enabled, "incarnation": self.incarnation, "pid": os.getpid(),
                 "generation": self.generation, "fields": self.index.attribute_fields}
 
     # --- writes -----------------------------------------------------------------------------
     def add(self, vectors: np.ndarray, ids: np.ndarray,
             attributes: dict[str, Any] | None = None) -> int:
-        self.index.add(vectors, ids, attributes=attributes, threads=self.threads)
+        with self.turns.turn(vectors.shape[0]):
+            self.index.add(vectors, ids, attributes=attributes, threads=self.threads)
         return len(self.index)
 
     def remove(self, ids: np.ndarray) -> int:

@@ -42,9 +42,11 @@ def shard_down_errors() -> tuple[type[BaseException], ...]:
 
 
 class ActorShards:
-    """One actor per shard. ``threads``: search / add threads of each shard; ``num_cpus``:
-    the CPUs Ray reserves per actor (0 by default: the shards' threads are sized explicitly,
-    and a 2-core machine can still hold 3 shards); actors are spread over the nodes."""
+    """One actor per shard. ``threads``: search / add threads of each shard (None: all the
+    cores of its node; the shards of a node take turns at batches, :mod:`.node_turns`);
+    ``num_cpus``: the CPUs Ray reserves per actor (0 by default: the shards' threads are
+    sized explicitly, and a 2-core machine can still hold 3 shards); actors are spread over
+    the nodes."""
 
     def __init__(self, manifest: str, n_shards: int, *, threads: int | None, mmap: bool,
                  verify: bool, max_restarts: int, num_cpus: float,
@@ -52,10 +54,6 @@ class ActorShards:
         ray = ensure_ray()
         self._ray = ray
         self.n_shards = n_shards
-        if threads is None:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            threads = max(1, cpus // n_shards)
-        self.threads = threads
         remote = ray.remote(Shard).options(
             max_restarts=max_restarts, max_task_retries=0, num_cpus=num_cpus,
             scheduling_strategy="SPREAD", **(options or {}))

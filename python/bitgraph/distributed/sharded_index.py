@@ -66,8 +66,10 @@ class ShardedIndex:
         Args:
             manifest: the manifest file or its directory (visible to every node: a shared
                 file system when the cluster has several).
-            threads: search / add threads per shard (default: the cluster's CPUs / shards,
-                at most the cores of the shard's node).
+            threads: search / add threads per shard (default: all the cores of the shard's
+                node). With more than one, the shards of a node take turns at batches that
+                fill their threads, each using every core (:mod:`.node_turns`); ``threads=1``
+                runs them side by side, one thread each.
             verify: check each shard file's CRC-32 against the manifest first.
             max_restarts: how often Ray restarts a dead shard actor (-1: always).
             timeout: seconds a shard may take to answer one call before it counts as down.
