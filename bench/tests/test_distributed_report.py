@@ -23,6 +23,8 @@ def _result(qps_small: float | None) -> dict:
          "p50_ms": 2.0},
         {"part": "scatter", "system": "2 shards in one process", "ef": 12, "qps": 900.0,
          "recall": 0.97, "p50_ms": 0.2},
+        {"part": "scatter", "system": dr.SIDE_BY_SIDE, "ef": 12, "qps": 500.0,
+         "recall": 0.97, "p50_ms": 2.0},
         {"part": "scatter", "system": "2 shards in one process", "ef": 10, "qps": 1900.0,
          "recall": 0.94, "p50_ms": 0.1},
         {"part": "route", "route": "kmeans", "probe": 2, "shards": 4, "ef": 12, "qps": 900.0,
@@ -64,8 +66,11 @@ def test_overhead_is_at_the_first_ef_reaching_the_target_and_kmeans_takes_the_sm
     # the in-process shards split the overhead into sharding's own cost and Ray's
     assert math.isclose(s["inprocess_overhead"], 1000 / 900 - 1)
     assert math.isclose(s["ray_overhead"], 900 / 800 - 1)
+    # the shards before node turns (side by side, cores / shards threads each)
+    assert math.isclose(s["side_by_side_overhead"], 1000 / 500 - 1)
     text = dr.section(_result(A_03))
     assert "+11.1% against the single index" in text and "Ray calls add +12.5%" in text
+    assert "before node turns): +100.0%" in text
     assert s["kmeans_probe"] == 2 and s["kmeans_visited_ratio"] == 0.5
     assert math.isclose(s["flat_overhead"], 100 / 90 - 1) and s["flat_same_ids"]
 

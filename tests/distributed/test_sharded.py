@@ -54,6 +54,17 @@ def test_sharded_flat_equals_a_single_flat_index(flat_pair, data):
     assert len(sharded) == N and sorted(i["count"] for i in sharded.info()) != [0, 0, N]
 
 
+def test_shards_use_every_core_of_their_node_and_take_turns(flat_pair, data):
+    _, sharded = flat_pair
+    cores = os.cpu_count() or 1
+    for info in sharded.info():
+        assert info["threads"] == cores and info["turns"] == (cores > 1)
+    with ShardedIndex.open(sharded._path, threads=1) as side_by_side:
+        assert all(i["threads"] == 1 and not i["turns"] for i in side_by_side.info())
+        a, b = sharded.search(data[3], 10), side_by_side.search(data[3], 10)
+        assert np.array_equal(a.ids, b.ids) and np.array_equal(a.distances, b.distances)
+
+
 def test_filters_and_per_query_filters_across_shards(flat_pair, data):
     single, sharded = flat_pair
     q = data[3][:40]
