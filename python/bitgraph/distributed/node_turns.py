@@ -2,10 +2,11 @@
 
 Two shard actors on one node that search a batch at the same time, one thread each, keep both
 shards' graphs and vectors hot in the caches they share, and a k-means-routed batch that sends
-most queries to one shard leaves the other's core idle. Measured on a 2-core node (100k
-vectors in 2 shards, 2,000-query batches, recall@10 ~0.95): each shard searched in turn with
-both threads ran 1.27x (text-like-384, k-means) to 1.5x (glove-50, k-means) the QPS of the two
-searched at once with one thread each, and hash shards gained ~1.2x.
+most queries to one shard leaves the other's core idle. Measured with ``bench.distributed`` on
+a 2-core node (100k vectors in 2 hash shards on Ray, 2,000-query batches, recall@10 >= 0.95,
+head to head): the shards taking turns with both threads each ran 1.36x the batch QPS of the
+two searching at once with one thread each on glove-50 (22.4k vs 16.6k), 1.12x on
+text-like-384 (13.1k vs 11.6k).
 
 The turn is an exclusive ``flock`` on a file named after the node, so it needs no actor, no
 network round trip (~2 us) and cannot be left held: the kernel drops it when the process that
