@@ -92,3 +92,30 @@ def test_a_killed_holder_releases_the_turn():
         pass
     assert time.perf_counter() - t0 < 2.0
     turns.close()
+
+
+def test_threads_of_one_process_take_turns_too():
+    # flock does not exclude threads sharing a file (a Serve replica's concurrent calls)
+    import threading
+
+    turns = NodeTurns(_node(), threads=2)
+    inside, overlaps = [0], [0]
+    guard = threading.Lock()
+
+    def work():
+        for _ in range(20):
+            with turns.turn(rows=8):
+                with guard:
+                    inside[0] += 1
+                    overlaps[0] = max(overlaps[0], inside[0])
+                time.sleep(0.002)
+                with guard:
+                    inside[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert overlaps[0] == 1
+    turns.close()

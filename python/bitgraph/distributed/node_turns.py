@@ -8,9 +8,10 @@ head to head): the shards taking turns with both threads each ran 1.36x the batc
 two searching at once with one thread each on glove-50 (22.4k vs 16.6k), 1.12x on
 text-like-384 (13.1k vs 11.6k).
 
-The turn is an exclusive ``flock`` on a file named after the node, so it needs no actor, no
-network round trip (~2 us) and cannot be left held: the kernel drops it when the process that
-held it dies. Work too small to occupy every thread (a single query) does not wait for a turn:
+The turn is an exclusive ``flock`` on a file named after the node (plus a lock between the
+threads of one process, which share the file's lock: a Serve replica runs calls in threads), so
+it needs no coordinating actor, costs a few microseconds and cannot be left held: the kernel
+drops it when the process that held it dies. Work too small to occupy every thread (a single query) does not wait for a turn:
 two shards answering one query each are faster side by side.
 """
 
@@ -20,6 +21,7 @@ import os
 import re
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -44,6 +46,7 @@ class NodeTurns:
         self.threads = threads
         self.path: Path | None = None
         self._fd: int | None = None
+        self._in_process = threading.Lock()
         if not enabled or fcntl is None or threads < 2:
             return  # one thread per shard: shards run side by side, as before turns
         path = turn_file(node)
@@ -66,11 +69,12 @@ class NodeTurns:
     @contextmanager
     def _held(self) -> Iterator[None]:
         assert self._fd is not None and fcntl is not None
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        with self._in_process:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd is not None:
