@@ -7,17 +7,17 @@
 Needs ``pip install -e ".[ray]"``. On one machine (a local Ray cluster of all cores):
 
 1. build time: one index (all threads) and ``build_sharded`` at 2 shards with 1 and 2 workers;
-2. scatter-gather cost: 2 shards on Ray (all cores each, taking turns at batches: the
-   default; and, as before turns, side by side with cores / shards threads each) against one
-   index of the same total size (all threads), HNSW at a fine ef grid, the systems interleaved within
+2. scatter-gather cost: 2 shards on Ray (all cores each, taking turns at batches: the default;
+   and, as before turns, side by side with cores / shards threads each) against one index of
+   the same total size (all threads), HNSW at a fine ef grid, the systems interleaved within
    every repetition: batch QPS (all queries in one call) and single-query p50, each system at
    first ef reaching ``--target-recall``, those points then timed again head to head
-   (interleaved, 2 x repeats + 1 rounds). Another system, the same two shard files
-   loaded in this process and searched in turn with all threads (then the same merge), splits
-   the overhead: what sharding the graph costs by itself, and what the Ray calls add;
-   Two more systems: 2 k-means shards searched with ``probe_margin`` (each query visits its
-   nearest shard, and the other only when its centroid is about as near), the routing that
-   visits fewer shards;
+   (interleaved, 2 x repeats + 1 rounds). Another system, the same two shard files loaded in
+   this process and searched in turn with all threads (then the same merge), splits the
+   overhead: what sharding the graph costs by itself, and what the Ray calls add; two more
+   systems: 2 k-means shards searched with ``probe_margin`` (each query visits its nearest
+   shard, and the other only when its centroid is about as near), the routing that visits fewer
+   shards;
 3. routing: hash against k-means at 4 shards, recall@10 and batch QPS at probe 1..4 and at
    probe margins (the shards a query visits, on average);
 4. sizing: bytes per vector of a shard (float32, float16, 2-bit binary codes with the floats

@@ -136,8 +136,9 @@ def section(result: dict[str, Any]) -> str:
              f"{p['ef_construction']}; shards search with {p['shard_threads']} thread(s) each"
              + (", the shards of the node taking turns at batches" if p.get("shard_turns")
                 else " (cores / shards)")
-             + f" (\"{SIDE_BY_SIDE}\": {max(1, meta['cpus'] // 2)} each, at once), the "
-             "single index with all cores.", "",
+             + (f" (\"{SIDE_BY_SIDE}\": {max(1, meta['cpus'] // 2)} each, at once)"
+                if any(r.get("system") == SIDE_BY_SIDE for r in rows) else "")
+             + ", the single index with all cores.", "",
              "| build | workers | threads per shard | seconds |", "| --- | ---: | ---: | ---: |"]
     for r in rows:
         if r["part"] == "build":
