@@ -231,8 +231,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    args.target_recall)
         rows += sweep
         rows += _head_to_head(systems, sweep, q, 2 * args.repeats + 1, args.target_recall)
-        shard_threads = sharded.info()[0]["threads"]
-        shard_turns = sharded.info()[0]["turns"]
+        first_shard = sharded.info()[0]
+        shard_threads, shard_turns = first_shard["threads"], first_shard["turns"]
         km_counts = [i["count"] for i in km.info()]
         for m in MARGINS_2:
             rows.append({"part": "visits", "system": kmeans_system(m), "margin": m,

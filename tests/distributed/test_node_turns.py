@@ -37,6 +37,13 @@ def _node() -> str:
     return f"test-{uuid.uuid4().hex}"
 
 
+def _seconds_to_take(turns: NodeTurns, rows: int) -> float:
+    """How long taking (and at once leaving) the turn for ``rows`` rows took."""
+    t0 = time.perf_counter()
+    with turns.turn(rows=rows):
+        return time.perf_counter() - t0
+
+
 def test_turn_file_names_are_safe_and_per_node():
     a, b = turn_file("node/../a b"), turn_file("other")
     assert a.parent == b.parent and a != b
@@ -57,9 +64,7 @@ def test_a_batch_waits_for_the_turn_held_by_another_process():
     turns = NodeTurns(node, threads=2)
     proc = _holder(node, 1.0)
     try:
-        t0 = time.perf_counter()
-        with turns.turn(rows=64):
-            waited = time.perf_counter() - t0
+        waited = _seconds_to_take(turns, rows=64)
         assert waited > 0.5, f"took the turn while another process held it ({waited:.3f} s)"
     finally:
         proc.wait(timeout=10)
@@ -71,10 +76,7 @@ def test_work_that_does_not_fill_the_threads_does_not_wait():
     turns = NodeTurns(node, threads=4)
     proc = _holder(node, 3.0)
     try:
-        t0 = time.perf_counter()
-        with turns.turn(rows=3):  # fewer rows than threads: side by side
-            pass
-        assert time.perf_counter() - t0 < 1.0
+        assert _seconds_to_take(turns, rows=3) < 1.0  # fewer rows than threads: side by side
     finally:
         proc.kill()
         proc.wait(timeout=10)
@@ -87,10 +89,7 @@ def test_a_killed_holder_releases_the_turn():
     proc = _holder(node, 60.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    t0 = time.perf_counter()
-    with turns.turn(rows=64):
-        pass
-    assert time.perf_counter() - t0 < 2.0
+    assert _seconds_to_take(turns, rows=64) < 2.0
     turns.close()
 
 
