@@ -233,6 +233,24 @@ def test_threads(backend, data, truth):
                                                                       other.distances)
 
 
+@pytest.mark.parametrize("removed", [False, True])
+def test_batch_answers_each_query_as_alone(backend, data, removed):
+    """A large batch walks its queries in the order of their descent paths (for the cache):
+    each query still gets exactly its own answer, in its own row, whatever the batch order."""
+    x, q = data
+    index = build(x, backend, metric="l2", threads=1)
+    if removed:  # tombstones: the restricted walk
+        index.remove(np.arange(0, len(x), 7))
+    batch = index.search(q, k=K, ef=24)
+    alone = [index.search(q[i:i + 1], k=K, ef=24) for i in range(len(q))]
+    assert np.array_equal(batch.ids, np.concatenate([r.ids for r in alone]))
+    assert np.array_equal(batch.distances, np.concatenate([r.distances for r in alone]))
+    perm = np.random.default_rng(1).permutation(len(q))
+    shuffled = index.search(q[perm], k=K, ef=24)
+    assert np.array_equal(shuffled.ids, batch.ids[perm])
+    assert np.array_equal(shuffled.distances, batch.distances[perm])
+
+
 def test_same_seed_same_graph(backend, small):
     x, q = small
     a = build(x, backend, metric="l2", seed=7)

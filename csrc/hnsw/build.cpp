@@ -152,7 +152,7 @@ void HnswIndexT<Store>::insert(uint32_t slot, Scratch& s) {
 
 template <class Store>
 uint32_t HnswIndexT<Store>::greedy_descend(const Query* q, uint32_t start, int from_level,
-                                   int to_level) const {
+                                   int to_level, uint32_t* path) const {
   uint32_t cur = start;
   float cur_dist = store_.distance(q, cur);
   uint32_t ids[kMaxM];  // on the stack: a descent per query must not allocate
@@ -173,6 +173,7 @@ uint32_t HnswIndexT<Store>::greedy_descend(const Query* q, uint32_t start, int f
         }
       }
     }
+    if (path) path[from_level - lc] = cur;
   }
   return cur;
 }

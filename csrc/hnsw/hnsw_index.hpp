@@ -103,7 +103,10 @@ class HnswIndexT : public SlotIndex {
   template <class Fn>
   void for_each_query(size_t nq, size_t threads, const Fn& fn) const;
   void insert(uint32_t slot, Scratch& s);
-  uint32_t greedy_descend(const Query* q, uint32_t start, int from_level, int to_level) const;
+  // The closest node found on to_level, descending greedily from `start` on from_level.
+  // `path` (may be null) receives the node reached on each level from_level .. to_level + 1.
+  uint32_t greedy_descend(const Query* q, uint32_t start, int from_level, int to_level,
+                          uint32_t* path = nullptr) const;
   void search_layer(const Query* q, uint32_t entry, size_t ef, int level, Scratch& s) const;
   void select_neighbors(std::vector<Scored>& candidates, size_t m, Scratch& s) const;
   void link_back(uint32_t from, uint32_t to, float dist, int level, Scratch& s);
@@ -112,6 +115,12 @@ class HnswIndexT : public SlotIndex {
   size_t repair_reachability(Scratch& s);
   void search_one(const Query* q, size_t k, size_t ef, const SlotFilter* filter, Scratch& s,
                   int64_t* out_labels, float* out_dists) const;
+  // search_one's level-0 part, from the level-0 entry its descent reached.
+  void walk_from(const Query* q, uint32_t entry, size_t k, size_t ef, const SlotFilter* filter,
+                 Scratch& s, int64_t* out_labels, float* out_dists) const;
+  // A batch's descents, then its level-0 walks in the order of their descent paths.
+  void search_ordered(const Query* queries, size_t nq, size_t k, size_t ef, size_t threads,
+                      const SlotFilter* filter, int64_t* out_labels, float* out_dists) const;
   // The level-0 walk of every restricted search (tombstones, a filter): it passes through
   // every node but admits only `ok` ones into `results` (sized by the caller), whose worst
   // distance bounds it. Stops and returns false once it scored more than `budget` nodes;
