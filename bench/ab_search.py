@@ -94,9 +94,14 @@ def section(path: Path) -> str:
     """The RESULTS.md section of an A/B results JSON (bench.results_md)."""
     data = json.loads(Path(path).read_text())
     meta = data["meta"]
+    datasets = sorted({r["dataset"] for r in data["rows"]}, key=[r["dataset"] for r in
+                                                                  data["rows"]].index)
     return (f"## Two builds side by side ({Path(path).stem})\n\n"
-            f"Command: `python -m bench.ab_search --a {meta['a']} --b {meta['b']} --repeats "
-            f"{meta['repeats']}`  \nDate: {meta['date']}  \n\n{table(data['rows'])}\n")
+            f"Command: `python -m bench.ab_search --a {meta['a']} --b {meta['b']} --datasets "
+            f"{','.join(datasets)} --max-base {meta['max_base']} --max-queries "
+            f"{meta['max_queries']} --repeats {meta['repeats']}`  \n"
+            f"Date: {meta['date']}{'  ' + chr(10) + meta['what'] if meta.get('what') else ''}"
+            f"  \n\n{table(data['rows'])}\n")
 
 
 def _child(python: str, name: str, max_base: int, max_queries: int) -> dict[str, Any]:
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-queries", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="bench/results/ab-search.json")
+    p.add_argument("--what", default="", help="what A and B are (kept with the results)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.out:
         Path(a.out).write_text(json.dumps({"rows": rows, "meta": {
             "suite": "ab-search", "a": a.a, "b": a.b, "max_base": a.max_base, "max_queries": a.max_queries,
-            "repeats": a.repeats, "date": time.strftime("%Y-%m-%d")}}, indent=1))
+            "repeats": a.repeats, "date": time.strftime("%Y-%m-%d"), "what": a.what}}, indent=1))
         print(f"results: {a.out}")
 
 

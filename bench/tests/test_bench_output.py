@@ -173,3 +173,19 @@ def test_ab_search_table_gives_medians_and_ratios():
             for b, qps in (("A", a), ("B", b2))]
     table = ab_search.table(rows)
     assert "| d | qps | 100 | 110 | 1.100 |" in table
+
+
+def test_ab_search_section_gives_the_whole_command_and_what_was_compared(tmp_path):
+    from bench import ab_search
+
+    rows = [{"dataset": d, "build": b, "repeat": 0, "qps": 1.0}
+            for d in ("second", "first") for b in ("A", "B")]
+    meta = {"suite": "ab-search", "a": "/a/python", "b": "/b/python", "max_base": 123,
+            "max_queries": 45, "repeats": 1, "date": "2026-12-03", "what": "A: old; B: new"}
+    path = tmp_path / "ab-x.json"
+    path.write_text(json.dumps({"rows": rows, "meta": meta}))
+    text = ab_search.section(path)
+    assert text.startswith("## Two builds side by side (ab-x)")
+    assert ("--a /a/python --b /b/python --datasets second,first --max-base 123 "
+            "--max-queries 45 --repeats 1`") in text
+    assert "A: old; B: new" in text
