@@ -42,9 +42,10 @@ void HnswIndexT<Store>::search(const Query* queries, size_t nq, size_t k, size_t
 
 // Queries whose descents passed through the same upper-level nodes walk the same part of
 // level 0. Walking them one after another (the threads take neighbouring queries of that
-// order) finds their vectors and links still in cache: measured on 100k x 384 (150 MB of
-// vectors, beyond the L3), a batch of 2,000 queries gained 13-39% QPS with 64 groups; the
-// results do not change (every walk is independent of the others).
+// order) finds their vectors and links still in cache: a batch of 2,000 queries gained
+// 17-34% QPS on 100k x 384 (150 MB of vectors, beyond the L3) and 7% on GloVe-50 100k (20 MB,
+// inside it; bench/results/ab-search-batch-order.json). The results do not change: every
+// walk is independent of the others.
 template <class Store>
 void HnswIndexT<Store>::search_ordered(const Query* queries, size_t nq, size_t k, size_t ef,
                                        size_t threads, const SlotFilter* filter,
@@ -59,10 +60,11 @@ void HnswIndexT<Store>::search_ordered(const Query* queries, size_t nq, size_t k
   // The entry's own level bounds the descent (max_level_ may already name a newer entry).
   const int top = graph_.level(uint32_t(ep));
   const size_t depth = size_t(std::max(top, 0));
-  std::vector<uint32_t> paths(nq * std::max<size_t>(depth, 1)), entries(nq), order(nq);
+  const size_t stride = std::max<size_t>(depth, 1);  // (a one-level graph has no path)
+  std::vector<uint32_t> paths(nq * stride), entries(nq), order(nq);
   parallel_for(nq, threads, 8, [&](size_t i, size_t) {
-    uint32_t* path = paths.data() + i * std::max<size_t>(depth, 1);
-    entries[i] = greedy_descend(queries + i * width, uint32_t(ep), top, 0, path);
+    entries[i] = greedy_descend(queries + i * width, uint32_t(ep), top, 0,
+                                paths.data() + i * stride);
   });
   for (size_t i = 0; i < nq; ++i) order[i] = uint32_t(i);
   if (depth > 0)
