@@ -189,3 +189,15 @@ def test_ab_search_section_gives_the_whole_command_and_what_was_compared(tmp_pat
     assert ("--a /a/python --b /b/python --datasets second,first --max-base 123 "
             "--max-queries 45 --repeats 1`") in text
     assert "A: old; B: new" in text
+
+
+def test_ivf_adapter_rerank_follows_its_mapping():
+    """ef -> nprobe = ef and rerank = clip(0.4 ef, 40, 250), as its docstring says."""
+    if not available("bitgraph-ivf")[0]:
+        pytest.skip("bitgraph is not importable")
+    algo = make_adapter("bitgraph-ivf", "cosine", 8)
+    got = {}
+    for ef in (10, 100, 144, 1000):
+        algo.set_query_arguments(ef)
+        got[ef] = algo._rerank()
+    assert got == {10: 40, 100: 40, 144: 58, 1000: 250}
