@@ -4,7 +4,11 @@ training building blocks against their definitions."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import bitgraph as bg
 import numpy as np
@@ -178,6 +182,49 @@ def test_backends_agree_with_filters_and_removed_rows(metric, ivf_data):
     kept = native.ids[native.ids >= 0]
     assert (cat[kept] == 0).all() and not np.isin(kept, gone).any()
     assert_same_neighbours(native.ids, native.distances, numba.ids, numba.distances,
+                           rtol=1e-4, atol=1e-4, max_differing_rows=0.03)
+
+
+_LEVEL_SEARCH = """
+import sys
+import numpy as np
+import bitgraph as bg
+sys.path.insert(0, {tests!r})
+from bg_testutil import clustered
+x, q = clustered(4000, 24, seed=7), clustered(100, 24, seed=8)
+index = bg.IVFIndex(24, metric="ip", nlist=10, backend="native")
+index.add(x)
+res = index.search(q, 10, nprobe=3, rerank=30)
+np.save({out!r}, np.stack([res.ids.astype(np.float64), res.distances.astype(np.float64)]))
+"""
+
+
+@pytest.mark.parametrize("level", ["generic", "avx2"])
+def test_lower_simd_levels_agree(level, tmp_path):
+    """The scan, its candidate masks and the tables at a lower instruction-set level
+    (BITGRAPH_SIMD caps it) find what the level this CPU picks finds."""
+    from bitgraph._backend import available_backends
+
+    if "native" not in available_backends():
+        pytest.skip("needs the native backend")
+    from bitgraph import _core
+
+    if not _core.simd_level_supported(level):
+        pytest.skip(f"{level} not supported on this CPU/build")
+    runs = {}
+    for name, cap in (("default", None), (level, level)):
+        env = dict(os.environ, BITGRAPH_BACKEND="native")
+        env.pop("BITGRAPH_SIMD", None)
+        if cap:
+            env["BITGRAPH_SIMD"] = cap
+        out = str(tmp_path / f"{name}.npy")
+        code = _LEVEL_SEARCH.format(tests=str(Path(__file__).parent), out=out)
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        runs[name] = np.load(out)
+    (ids_a, d_a), (ids_b, d_b) = runs["default"], runs[level]
+    assert_same_neighbours(ids_a.astype(np.int64), d_a, ids_b.astype(np.int64), d_b,
                            rtol=1e-4, atol=1e-4, max_differing_rows=0.03)
 
 

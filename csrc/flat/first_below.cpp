@@ -1,6 +1,8 @@
 #include "flat/first_below.hpp"
 
-#if defined(__x86_64__)
+#include "core/cpu_features.hpp"
+
+#if BITGRAPH_HAVE_X86_SIMD
 #include <immintrin.h>
 #endif
 
@@ -29,7 +31,7 @@ uint64_t below_mask_plain(const uint32_t* d, size_t count, uint32_t limit) {
   return mask;
 }
 
-#if defined(__x86_64__)
+#if BITGRAPH_HAVE_X86_SIMD
 __attribute__((target("avx2")))
 uint64_t below_mask_avx2(const uint32_t* d, size_t count, uint32_t limit) {
   // Unsigned a < b as signed (a ^ sign) < (b ^ sign); one movemask per 8.
@@ -43,7 +45,7 @@ uint64_t below_mask_avx2(const uint32_t* d, size_t count, uint32_t limit) {
     const __m256i lt = _mm256_cmpgt_epi32(lim, v);
     mask |= uint64_t(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(lt)))) << j;
   }
-  return mask | (below_mask_plain(d + j, count - j, limit) << j);
+  return j == 64 ? mask : mask | (below_mask_plain(d + j, count - j, limit) << j);
 }
 
 __attribute__((target("avx512f")))
@@ -59,19 +61,22 @@ uint64_t below_mask_avx512(const uint32_t* d, size_t count, uint32_t limit) {
 
 using BelowMaskFn = uint64_t (*)(const uint32_t*, size_t, uint32_t);
 
+// The level by the one rule (core/cpu_features.hpp), so BITGRAPH_SIMD caps it in tests too.
 BelowMaskFn pick_below_mask() {
-#if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx512f")) return below_mask_avx512;
-  if (__builtin_cpu_supports("avx2")) return below_mask_avx2;
+  const SimdLevel level = choose_level(kAvx2, kAvx512f);
+#if BITGRAPH_HAVE_X86_SIMD
+  if (level == SimdLevel::kAvx512) return below_mask_avx512;
+  if (level == SimdLevel::kAvx2) return below_mask_avx2;
 #endif
+  (void)level;
   return below_mask_plain;
 }
 
 }  // namespace
 
 // Resolved once (the plain loop does not vectorise into mask compares: it took 5% of an IVF
-// search; a version per instruction set through target attributes needs every caller to see
-// them, so the choice is a function pointer).
+// search; GCC's multiversioning by target attributes needs every caller to see the versions,
+// so the choice is a function pointer).
 uint64_t below_mask(const uint32_t* d, size_t count, uint32_t limit) {
   static const BelowMaskFn fn = pick_below_mask();
   return fn(d, count, limit);
