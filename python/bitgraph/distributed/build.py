@@ -205,10 +205,7 @@ def build_sharded(source: Any, out_dir: str | os.PathLike[str], n_shards: int,
             entries = _build_numpy(ray, spec, binarizer, router, out, gen, ids, vectors,
                                    attrs, workers, threads, task_cpus, pending)
     except BaseException:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if pending:
-            ray.wait(pending, num_returns=len(pending), timeout=10)
+        _stop_tasks(ray, pending)
         remove_generation_files(out, lambda g, _name: g == gen)
         raise
     manifest = Manifest(
@@ -250,6 +247,25 @@ def _build_dataset(dataset: Any, router: Any, spec: dict[str, Any], binarizer: A
                         fn_kwargs={"spec": spec, "binarizer": binarizer, "out_dir": str(out),
                                    "generation": gen, "threads": threads})
             .take_all())
+
+
+def _stop_tasks(ray: Any, pending: list[Any], grace_s: float = 10.0) -> None:
+    """Stops the build tasks still running: cancelled first (a KeyboardInterrupt in the task),
+    force-killed only if they are still running after ``grace_s``. Tasks already finished are
+    left alone: force-cancelling a task that finished at that moment aborted the driver in Ray
+    2.60 ("Check failed ... Tried to complete task that was not pending", task_manager.cc)."""
+    if not pending:
+        return
+    _, running = ray.wait(pending, num_returns=len(pending), timeout=0)
+    for ref in running:
+        ray.cancel(ref)
+    if not running:
+        return
+    _, stuck = ray.wait(running, num_returns=len(running), timeout=grace_s)
+    for ref in stuck:
+        ray.cancel(ref, force=True)
+    if stuck:
+        ray.wait(stuck, num_returns=len(stuck), timeout=grace_s)
 
 
 def _build_numpy(ray: Any, spec: dict[str, Any], binarizer: Any, router: Any, out: Path,
