@@ -129,7 +129,7 @@ void HnswIndexT<Store>::insert(uint32_t slot, Scratch& s) {
     for (size_t i = 0; i < s.pool.size(); ++i)
       s.candidates.push_back({s.pool.dist_at(i), s.pool.id_at(i)});
     cur = s.candidates.front().id;
-    select_neighbors(s.candidates, params_.M, s);
+    select_neighbors(s.candidates, graph_.own_links(lc), s);
     {
       std::lock_guard<std::mutex> g(stripe(slot));
       int32_t* own = graph_.links(slot, lc);

@@ -16,6 +16,13 @@ class Graph {
   size_t M() const { return M_; }
   size_t M0() const { return M0_; }
   size_t max_links(int level) const { return level == 0 ? M0_ : M_; }
+  // How many links a new node selects for itself. hnswlib keeps M on every level and lets
+  // level-0 lists fill up to 2M through back-links only (mean out-degree 22-23 of 32 at M = 16).
+  // Selecting up to 3M/2 at level 0 (same 2M slots, same memory) raised recall@10 at equal ef
+  // by 0.01-0.03 over hnswlib's on GloVe-50, clustered-128 and MiniLM embeddings (3 builds
+  // each) and QPS at recall 0.95 by 4-13% (GloVe, clustered; MiniLM within noise). 2M gave
+  // the same recall with more distances per query.
+  size_t own_links(int level) const { return level == 0 ? M_ + M_ / 2 : M_; }
   size_t size() const { return levels_.size(); }
 
   // Links of `slot` at `level`: element 0 is the count, then the neighbour slots.

@@ -126,12 +126,14 @@ def add_backlink(node, new, dist, level, views, spec, graph, nd, ni, buf):
 def connect_new(slot, level, sd, si, n, views, spec, graph, buf):
     """Links a new slot to its selected neighbours (the first ``m`` of ``si``, returned).
 
-    As in hnswlib the new node keeps at most M links on every level (level 0 lists fill up to
-    2M through later back-links). The back-links are added by the caller once every level of
-    the new node has its own links (see :func:`insert_slots`).
+    The new node keeps at most M + M // 2 links at level 0 and M above (the native
+    ``Graph::own_links``; level 0 lists fill up to 2M through later back-links). The back-links
+    are added by the caller once every level of the new node has its own links (see
+    :func:`insert_slots`).
     """
     M = spec[3]
-    m = select_neighbors(sd, si, n, M, views, spec, buf)
+    own = M + M // 2 if level == 0 else M
+    m = select_neighbors(sd, si, n, own, views, spec, buf)
     arr, _ = level_links(graph, M, level)
     off = link_offset(graph, M, slot, level)
     for j in range(m):
@@ -157,8 +159,9 @@ def insert_slots(first, last, views, spec, graph, levels, meta, ef, tags, epochs
     sx = np.empty(ef, dtype=np.uint8)
     nd = np.empty(2 * M + 1, dtype=np.float32)
     ni = np.empty(2 * M + 1, dtype=np.int32)
-    chosen = np.empty((1, M), dtype=np.int32)  # per level: the new slot's links
-    chosen_d = np.empty((1, M), dtype=np.float32)  # and their distances to it
+    own0 = M + M // 2  # the most links a new slot selects (level 0; connect_new)
+    chosen = np.empty((1, own0), dtype=np.int32)  # per level: the new slot's links
+    chosen_d = np.empty((1, own0), dtype=np.float32)  # and their distances to it
     n_chosen = np.zeros(1, dtype=np.int64)
     row_tags = tags[0]
     for slot in range(first, last):
@@ -177,8 +180,8 @@ def insert_slots(first, last, views, spec, graph, levels, meta, ef, tags, epochs
             cur, curd = greedy_descent(qbuf, qq, views, spec, graph, cur, curd, ep_level, level)
         top = min(level, ep_level)
         if chosen.shape[0] < top + 1:
-            chosen = np.empty((top + 1, M), dtype=np.int32)
-            chosen_d = np.empty((top + 1, M), dtype=np.float32)
+            chosen = np.empty((top + 1, own0), dtype=np.int32)
+            chosen_d = np.empty((top + 1, own0), dtype=np.float32)
             n_chosen = np.zeros(top + 1, dtype=np.int64)
         for lev in range(top, -1, -1):
             epoch = next_epoch(tags, epochs, 0)
