@@ -123,17 +123,22 @@ def add_backlink(node, new, dist, level, views, spec, graph, nd, ni, buf):
 
 
 @njit(cache=True, nogil=True)
+def own_links(M, level):
+    """How many links a new slot selects for itself at ``level`` (the native
+    ``Graph::own_links``): M + M // 2 at level 0, M above."""
+    return M + M // 2 if level == 0 else M
+
+
+@njit(cache=True, nogil=True)
 def connect_new(slot, level, sd, si, n, views, spec, graph, buf):
     """Links a new slot to its selected neighbours (the first ``m`` of ``si``, returned).
 
-    The new node keeps at most M + M // 2 links at level 0 and M above (the native
-    ``Graph::own_links``; level 0 lists fill up to 2M through later back-links). The back-links
-    are added by the caller once every level of the new node has its own links (see
-    :func:`insert_slots`).
+    The new node keeps at most :func:`own_links` links (level 0 lists fill up to 2M through
+    later back-links). The back-links are added by the caller once every level of the new node
+    has its own links (see :func:`insert_slots`).
     """
     M = spec[3]
-    own = M + M // 2 if level == 0 else M
-    m = select_neighbors(sd, si, n, own, views, spec, buf)
+    m = select_neighbors(sd, si, n, own_links(M, level), views, spec, buf)
     arr, _ = level_links(graph, M, level)
     off = link_offset(graph, M, slot, level)
     for j in range(m):
@@ -159,7 +164,7 @@ def insert_slots(first, last, views, spec, graph, levels, meta, ef, tags, epochs
     sx = np.empty(ef, dtype=np.uint8)
     nd = np.empty(2 * M + 1, dtype=np.float32)
     ni = np.empty(2 * M + 1, dtype=np.int32)
-    own0 = M + M // 2  # the most links a new slot selects (level 0; connect_new)
+    own0 = own_links(M, 0)  # the most links a new slot selects on any level
     chosen = np.empty((1, own0), dtype=np.int32)  # per level: the new slot's links
     chosen_d = np.empty((1, own0), dtype=np.float32)  # and their distances to it
     n_chosen = np.zeros(1, dtype=np.int64)
